@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+import { SwitchyardError } from '../shared/errors.js'
+import { mainHelp } from './help.js'
+import { runServe } from './serve.js'
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  serve: runServe
+}
+
+async function main (argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(mainHelp())
+    return cmd === undefined ? 2 : 0
+  }
+  const run = COMMANDS[cmd]
+  if (run === undefined) {
+    console.error(`switchyard: unknown command '${cmd}'\n\n${mainHelp()}`)
+    return 2
+  }
+  return await run(rest)
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code },
+  (err: unknown) => {
+    if (err instanceof SwitchyardError && (err.code === 'SWY_ERR_BAD_CONFIG' || err.code === 'SWY_ERR_BAD_FLAG')) {
+      console.error(`switchyard: ${err.message}`)
+      process.exitCode = 2
+    } else {
+      console.error('switchyard: fatal:', err)
+      process.exitCode = 1
+    }
+  }
+)

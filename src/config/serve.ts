@@ -1,0 +1,200 @@
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { parse as parseYaml } from 'yaml'
+import { ConfigError } from '../shared/errors.js'
+import { resolveSettings, type Sources } from './resolve.js'
+import { flagName, POLICY_NAMES, SERVE_SETTINGS, type PolicyName, type ServeSettings } from './settings.js'
+
+/** A worker as configured (flag, file, env or POST /workers), before model discovery. */
+export interface WorkerSpec {
+  /** Explicit id, or null to derive one from the URL. */
+  id: string | null
+  url: string
+  /** Model served; null means discover it from the worker's GET /v1/models. */
+  model: string | null
+  labels: Record<string, string>
+  /** Bearer key the worker itself expects, if any. */
+  api_key: string | null
+}
+
+export interface ModelSpec {
+  policy: PolicyName | null
+}
+
+export interface ServeConfig extends ServeSettings {
+  workers: WorkerSpec[]
+  models: Record<string, ModelSpec>
+  config_file: string | null
+}
+
+const WORKER_KEYS = ['id', 'url', 'model', 'labels', 'api_key'] as const
+const MODEL_KEYS = ['policy'] as const
+const FILE_KEYS = [...Object.keys(SERVE_SETTINGS), 'workers', 'models'] as const
+
+function isRecord (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/**
+ * Validates one worker entry (from the config file or POST /workers). Returns the spec, or pushes
+ * messages prefixed with `where` and returns null.
+ */
+export function parseWorkerSpec (raw: unknown, where: string, errors: string[]): WorkerSpec | null {
+  if (typeof raw === 'string') return parseWorkerFlag(raw, where, errors)
+  if (!isRecord(raw)) {
+    errors.push(`${where} must be an object with a 'url' (and optionally ${WORKER_KEYS.filter(k => k !== 'url').join(', ')})`)
+    return null
+  }
+  const before = errors.length
+  for (const k of Object.keys(raw)) {
+    if (!(WORKER_KEYS as readonly string[]).includes(k)) errors.push(`${where} has unknown key '${k}' (accepted: ${WORKER_KEYS.join(', ')})`)
+  }
+  const url = checkUrl(raw.url, `${where}.url`, errors)
+  const model = optionalString(raw.model, `${where}.model`, errors)
+  const id = optionalString(raw.id, `${where}.id`, errors)
+  const apiKey = optionalString(raw.api_key, `${where}.api_key`, errors)
+  const labels: Record<string, string> = {}
+  if (raw.labels !== undefined && raw.labels !== null) {
+    if (!isRecord(raw.labels)) errors.push(`${where}.labels must be a map of strings`)
+    else {
+      for (const [k, v] of Object.entries(raw.labels)) {
+        if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') labels[k] = String(v)
+        else errors.push(`${where}.labels.${k} must be a string`)
+      }
+    }
+  }
+  if (errors.length > before || url === null) return null
+  return { id, url, model, labels, api_key: apiKey }
+}
+
+/** `URL` or `MODEL=URL`, as in `--worker`. */
+export function parseWorkerFlag (raw: string, where: string, errors: string[]): WorkerSpec | null {
+  const eq = raw.indexOf('=')
+  // A '=' inside the URL's query is not a model separator: only split when the left side has no '/'.
+  const hasModel = eq > 0 && !raw.slice(0, eq).includes('/')
+  const model = hasModel ? raw.slice(0, eq) : null
+  const url = checkUrl(hasModel ? raw.slice(eq + 1) : raw, where, errors)
+  if (url === null) return null
+  return { id: null, url, model, labels: {}, api_key: null }
+}
+
+function checkUrl (raw: unknown, where: string, errors: string[]): string | null {
+  if (typeof raw !== 'string' || raw === '') {
+    errors.push(`${where} must be a URL such as http://127.0.0.1:8000`)
+    return null
+  }
+  let u: URL
+  try {
+    u = new URL(raw)
+  } catch {
+    errors.push(`${where} is not a valid URL: ${JSON.stringify(raw)} (expected e.g. http://127.0.0.1:8000)`)
+    return null
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    errors.push(`${where} must use http:// or https:// (got ${u.protocol})`)
+    return null
+  }
+  // Keep a base path (e.g. behind a reverse proxy) but no trailing slash, so paths join cleanly.
+  return u.origin + u.pathname.replace(/\/+$/, '')
+}
+
+function optionalString (raw: unknown, where: string, errors: string[]): string | null {
+  if (raw === undefined || raw === null) return null
+  if (typeof raw !== 'string' || raw === '') {
+    errors.push(`${where} must be a non-empty string`)
+    return null
+  }
+  return raw
+}
+
+function readConfigFile (path: string, errors: string[]): Record<string, unknown> {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (err) {
+    errors.push(`--config: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    return {}
+  }
+  let doc: unknown
+  try {
+    doc = parseYaml(text)
+  } catch (err) {
+    errors.push(`${path}: invalid YAML: ${(err as Error).message.split('\n')[0]}`)
+    return {}
+  }
+  if (doc === null || doc === undefined) return {}
+  if (!isRecord(doc)) {
+    errors.push(`${path}: the top level must be a map of settings`)
+    return {}
+  }
+  for (const k of Object.keys(doc)) {
+    if (!(FILE_KEYS as readonly string[]).includes(k)) errors.push(`${path}: unknown key '${k}' (accepted: ${FILE_KEYS.join(', ')})`)
+  }
+  return doc
+}
+
+export interface ParsedServeArgs {
+  config: ServeConfig
+  help: boolean
+}
+
+/**
+ * Loads `serve`'s configuration from argv, the environment and the YAML file named by --config
+ * (or SWITCHYARD_CONFIG), validated together. Throws one ConfigError listing every problem.
+ */
+export function loadServeConfig (argv: string[], env: Record<string, string | undefined> = process.env): ParsedServeArgs {
+  const options: Record<string, { type: 'string' | 'boolean', multiple?: boolean, short?: string }> = {
+    config: { type: 'string', short: 'c' },
+    worker: { type: 'string', multiple: true, short: 'w' },
+    help: { type: 'boolean', short: 'h' }
+  }
+  for (const key of Object.keys(SERVE_SETTINGS)) options[flagName(key)] = { type: 'string' }
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}\nRun 'switchyard serve --help' for the list of flags.`)
+  }
+  const flags = parsed.values as Record<string, unknown>
+  const errors: string[] = []
+  const configPath = (flags.config as string | undefined) ?? env.SWITCHYARD_CONFIG ?? null
+  const file = configPath === null ? {} : readConfigFile(configPath, errors)
+  const src: Sources = { flags, env, file, fileName: configPath }
+  const settings = resolveSettings(SERVE_SETTINGS, src, errors)
+
+  const workers: WorkerSpec[] = []
+  if (file.workers !== undefined && file.workers !== null) {
+    if (!Array.isArray(file.workers)) errors.push(`'workers' in ${configPath} must be a list`)
+    else file.workers.forEach((w, i) => { const s = parseWorkerSpec(w, `workers[${i}] in ${configPath}`, errors); if (s) workers.push(s) })
+  }
+  for (const raw of env.SWITCHYARD_WORKERS?.split(',').map(s => s.trim()).filter(Boolean) ?? []) {
+    const s = parseWorkerFlag(raw, 'SWITCHYARD_WORKERS', errors)
+    if (s) workers.push(s)
+  }
+  for (const raw of (flags.worker as string[] | undefined) ?? []) {
+    const s = parseWorkerFlag(raw, '--worker', errors)
+    if (s) workers.push(s)
+  }
+
+  const models: Record<string, ModelSpec> = {}
+  if (file.models !== undefined && file.models !== null) {
+    if (!isRecord(file.models)) errors.push(`'models' in ${configPath} must be a map of model name to settings`)
+    else {
+      for (const [name, m] of Object.entries(file.models)) {
+        const where = `models.${name} in ${configPath}`
+        if (m === null) { models[name] = { policy: null }; continue }
+        if (!isRecord(m)) { errors.push(`${where} must be a map`); continue }
+        for (const k of Object.keys(m)) if (!(MODEL_KEYS as readonly string[]).includes(k)) errors.push(`${where} has unknown key '${k}' (accepted: ${MODEL_KEYS.join(', ')})`)
+        let policy: PolicyName | null = null
+        if (m.policy !== undefined) {
+          if (typeof m.policy === 'string' && (POLICY_NAMES as readonly string[]).includes(m.policy)) policy = m.policy as PolicyName
+          else errors.push(`${where}.policy must be one of ${POLICY_NAMES.join(', ')} (got ${JSON.stringify(m.policy)})`)
+        }
+        models[name] = { policy }
+      }
+    }
+  }
+
+  if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  - ${errors.join('\n  - ')}`)
+  return { config: { ...settings, workers, models, config_file: configPath }, help: flags.help === true }
+}

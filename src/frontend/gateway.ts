@@ -1,0 +1,172 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { pino, type Logger } from 'pino'
+import type { ServeConfig } from '../config/serve.js'
+import { HealthChecker } from '../registry/health.js'
+import { Registry } from '../registry/registry.js'
+import { RouterManager } from '../registry/router-manager.js'
+import { createPolicy } from '../routing/index.js'
+import type { Policy } from '../routing/policy.js'
+import { MethodNotAllowedError, notFound, unauthorized } from '../shared/errors.js'
+import { discoverModels, probeHealth } from '../transport/probe.js'
+import type { GatewayContext } from './context.js'
+import { asSwitchyardError, sendError } from './errors.js'
+import { GatewayMetrics } from './metrics.js'
+import { handleCompletion, handleModels } from './openai.js'
+import { addWorker, handleWorkers } from './workers-api.js'
+
+export interface GatewayOptions {
+  /** A logger to use instead of one built from `log_level` (tests pass a silent one). */
+  logger?: Logger
+}
+
+function checkBearer (req: IncomingMessage, key: string | null): boolean {
+  if (key === null) return true
+  const h = req.headers.authorization
+  return typeof h === 'string' && h.length === key.length + 7 && h.startsWith('Bearer ') && h.endsWith(key)
+}
+
+/**
+ * The gateway: registry, routers, health checks, metrics and the HTTP server, wired together.
+ * `start()` listens and registers the configured workers; `close()` shuts down gracefully.
+ */
+export class Gateway implements AsyncDisposable {
+  readonly ctx: GatewayContext
+  readonly server: Server
+  private closing: Promise<void> | null = null
+
+  constructor (config: ServeConfig, opts: GatewayOptions = {}) {
+    const log = opts.logger ?? pino({ level: config.log_level, base: { svc: 'switchyard' } })
+    const registry = new Registry()
+    const routers = new RouterManager<Policy>(registry, (model) => createPolicy(config.models[model]?.policy ?? config.policy))
+    const health = new HealthChecker(registry, {
+      interval: config.health_interval,
+      failureThreshold: config.health_failure_threshold,
+      successThreshold: config.health_success_threshold,
+      discoveryRetries: config.discovery_retries
+    }, {
+      probe: (w) => probeHealth(w.url, config.health_timeout, w.apiKey),
+      discover: (w) => discoverModels(w.url, config.discovery_timeout, w.apiKey),
+      onTransition: (w, from, to, reason) => log.info({ worker: w.id, from, to, reason }, 'worker state')
+    })
+    this.ctx = {
+      config,
+      registry,
+      routers,
+      health,
+      metrics: new GatewayMetrics(registry),
+      log,
+      transport: {
+        connectTimeout: config.connect_timeout,
+        firstByteTimeout: config.first_byte_timeout,
+        idleTimeout: config.idle_timeout,
+        connections: config.upstream_connections
+      },
+      active: new Set(),
+      onIdle: null,
+      shuttingDown: false
+    }
+    this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => { void this.handle(req, res) })
+    // Malformed HTTP from a client: answer 400 and drop the socket, never crash.
+    this.server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
+      else socket.destroy()
+    })
+  }
+
+  /** Listens, then registers the configured workers (waiting for their first contact). */
+  async start (): Promise<string> {
+    const { config } = this.ctx
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject)
+      this.server.listen(config.port, config.host, () => { this.server.off('error', reject); resolve() })
+    })
+    this.ctx.health.start()
+    await Promise.all(config.workers.map(spec => addWorker(this.ctx, spec).ready))
+    return this.url
+  }
+
+  get url (): string {
+    const a = this.server.address() as AddressInfo
+    const host = a.family === 'IPv6' ? `[${a.address}]` : a.address
+    return `http://${host}:${a.port}`
+  }
+
+  private async handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ctx = this.ctx
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    const method = req.method ?? 'GET'
+    try {
+      if (path === '/v1/chat/completions' || path === '/v1/completions') {
+        if (method !== 'POST') throw new MethodNotAllowedError(method, path, ['POST'])
+        if (!checkBearer(req, ctx.config.api_key)) throw unauthorized('missing or invalid API key: send Authorization: Bearer <key>')
+        await handleCompletion(ctx, path === '/v1/chat/completions' ? 'chat' : 'completions', req, res)
+        return
+      }
+      if (path === '/v1/models') {
+        if (method !== 'GET') throw new MethodNotAllowedError(method, path, ['GET'])
+        if (!checkBearer(req, ctx.config.api_key)) throw unauthorized('missing or invalid API key: send Authorization: Bearer <key>')
+        handleModels(ctx, res)
+        return
+      }
+      if (path === '/health') {
+        const ok = !ctx.shuttingDown
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+        res.end(ok ? '{"status":"ok"}' : '{"status":"shutting_down"}')
+        return
+      }
+      if (path === '/metrics') {
+        if (method !== 'GET') throw new MethodNotAllowedError(method, path, ['GET'])
+        const text = await ctx.metrics.registry.metrics()
+        res.writeHead(200, { 'content-type': ctx.metrics.registry.contentType })
+        res.end(text)
+        return
+      }
+      if (path === '/workers' || path.startsWith('/workers/')) {
+        if (!checkBearer(req, ctx.config.admin_key)) throw unauthorized('missing or invalid admin key: send Authorization: Bearer <admin key>')
+        const id = path === '/workers' ? null : decodeURIComponent(path.slice('/workers/'.length))
+        await handleWorkers(ctx, req, res, id === '' ? null : id)
+        return
+      }
+      throw notFound(`no route ${method} ${path}`)
+    } catch (err) {
+      sendError(res, asSwitchyardError(err), null)
+    }
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, let in-flight requests finish within `graceMs` (default
+   * `shutdown_grace`), then abort the rest, close worker clients and the server. Idempotent.
+   */
+  close (graceMs: number = this.ctx.config.shutdown_grace): Promise<void> {
+    this.closing ??= this.shutdown(graceMs)
+    return this.closing
+  }
+
+  private async shutdown (graceMs: number): Promise<void> {
+    const ctx = this.ctx
+    ctx.shuttingDown = true
+    const serverClosed = new Promise<void>(resolve => this.server.close(() => resolve()))
+    this.server.closeIdleConnections()
+    if (ctx.active.size > 0) {
+      ctx.log.info({ inflight: ctx.active.size, grace_ms: graceMs }, 'shutting down: waiting for in-flight requests')
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        new Promise<void>(resolve => { ctx.onIdle = resolve }),
+        new Promise<void>(resolve => { timer = setTimeout(resolve, graceMs) })
+      ])
+      clearTimeout(timer)
+      for (const a of ctx.active) a.abort()
+    }
+    ctx.health.close()
+    ctx.routers.close()
+    this.server.closeAllConnections()
+    await Promise.all([serverClosed, ctx.registry.close()])
+  }
+
+  [Symbol.asyncDispose] (): Promise<void> {
+    return this.close()
+  }
+}

@@ -1,0 +1,63 @@
+import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client'
+import type { Registry } from '../registry/registry.js'
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+const ITL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+
+/**
+ * The gateway's Prometheus metrics, on a registry of its own (several gateways can live in one
+ * process, as in tests). Per-worker gauges are collected from the registry snapshot at scrape
+ * time, so the request path only touches counters and histograms.
+ */
+export class GatewayMetrics {
+  readonly registry = new PromRegistry()
+  readonly requests: Counter<'model' | 'endpoint' | 'status'>
+  readonly inflight: Gauge<'model'>
+  readonly ttft: Histogram<'model'>
+  readonly itl: Histogram<'model'>
+  readonly e2e: Histogram<'model' | 'endpoint'>
+  readonly retries: Counter<'model' | 'reason'>
+  readonly workerErrors: Counter<'worker' | 'reason'>
+
+  constructor (workers: Registry) {
+    const registers = [this.registry]
+    this.requests = new Counter({ name: 'switchyard_requests_total', help: 'Requests answered, by model, endpoint and HTTP status (499: client went away)', labelNames: ['model', 'endpoint', 'status'], registers })
+    this.inflight = new Gauge({ name: 'switchyard_requests_in_flight', help: 'Requests being served, by model', labelNames: ['model'], registers })
+    this.ttft = new Histogram({ name: 'switchyard_time_to_first_token_seconds', help: 'Time from request arrival to the first streamed byte of the answer', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers })
+    this.itl = new Histogram({ name: 'switchyard_inter_token_latency_seconds', help: 'Time between streamed chunks', labelNames: ['model'], buckets: ITL_BUCKETS, registers })
+    this.e2e = new Histogram({ name: 'switchyard_request_duration_seconds', help: 'Time from request arrival to the end of the answer', labelNames: ['model', 'endpoint'], buckets: LATENCY_BUCKETS, registers })
+    this.retries = new Counter({ name: 'switchyard_retries_total', help: 'Attempts retried on another worker before the first byte', labelNames: ['model', 'reason'], registers })
+    this.workerErrors = new Counter({ name: 'switchyard_worker_errors_total', help: 'Failed attempts per worker, by reason', labelNames: ['worker', 'reason'], registers })
+    new Gauge({
+      name: 'switchyard_worker_in_flight_requests',
+      help: 'Requests in flight per worker',
+      labelNames: ['worker'],
+      registers,
+      collect () {
+        this.reset()
+        for (const w of workers.snapshot.workers) this.set({ worker: w.id }, w.inflightRequests)
+      }
+    })
+    new Gauge({
+      name: 'switchyard_worker_healthy',
+      help: '1 when the worker is healthy and routable, else 0',
+      labelNames: ['worker'],
+      registers,
+      collect () {
+        this.reset()
+        for (const w of workers.snapshot.workers) this.set({ worker: w.id }, w.state === 'healthy' ? 1 : 0)
+      }
+    })
+    new Counter({
+      name: 'switchyard_worker_requests_total',
+      help: 'Requests sent to each worker (attempts)',
+      labelNames: ['worker'],
+      registers,
+      collect () {
+        this.reset()
+        for (const w of workers.snapshot.workers) this.inc({ worker: w.id }, w.totalRequests)
+      }
+    })
+    collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_process_' })
+  }
+}

@@ -1,0 +1,93 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { SwitchyardError } from '../shared/errors.js'
+import { readBody } from './body.js'
+import type { GatewayContext } from './context.js'
+import { asSwitchyardError, sendError } from './errors.js'
+import { proxyRequest, requestIdOf } from './proxy.js'
+import { parseJsonBody, validateRequest, type Endpoint } from './validate.js'
+
+function modelNotFound (model: string, served: readonly string[]): SwitchyardError {
+  return new SwitchyardError('SWY_ERR_MODEL_NOT_FOUND', `the model '${model}' does not exist; served models: ${served.length > 0 ? served.join(', ') : '(none)'}`, { status: 404, type: 'invalid_request_error', apiCode: 'model_not_found', param: 'model' })
+}
+
+function modelRequired (served: readonly string[]): SwitchyardError {
+  return new SwitchyardError('SWY_ERR_MODEL_REQUIRED', `'model' is required: this gateway serves ${served.length === 0 ? 'no model yet' : served.join(', ')}`, { status: 400, type: 'invalid_request_error', apiCode: 'model_required', param: 'model' })
+}
+
+function shuttingDown (): SwitchyardError {
+  return new SwitchyardError('SWY_ERR_SHUTTING_DOWN', 'the gateway is shutting down', { status: 503, type: 'service_unavailable_error', apiCode: 'shutting_down', retryAfter: 1 })
+}
+
+/**
+ * POST /v1/chat/completions and /v1/completions: read and check the body, resolve the model,
+ * hand over to the proxy, then account (metrics, log) for the outcome.
+ */
+export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const started = performance.now()
+  const requestId = requestIdOf(req)
+  const abort = new AbortController()
+  const onClose = (): void => { if (!res.writableFinished) abort.abort() }
+  res.on('close', onClose)
+  ctx.active.add(abort)
+  let model = '-'
+  let status = 0
+  let worker: string | null = null
+  let attempts = 0
+  let ttftMs: number | null = null
+  const gauge = ctx.metrics.inflight
+  let counted = false
+  try {
+    if (ctx.shuttingDown) throw shuttingDown()
+    const raw = await readBody(req, ctx.config.max_body_size)
+    const parsed = validateRequest(endpoint, parseJsonBody(raw))
+    const snap = ctx.registry.snapshot
+    let body: Buffer | string = raw
+    if (parsed.model === null) {
+      if (snap.modelNames.length !== 1) throw modelRequired(snap.modelNames)
+      model = snap.modelNames[0]!
+      // The worker needs a model name: this is the one case where the body is re-serialized.
+      parsed.body.model = model
+      body = JSON.stringify(parsed.body)
+    } else {
+      model = parsed.model
+      if (snap.workersFor(model) === null) throw modelNotFound(model, snap.modelNames)
+    }
+    gauge.inc({ model })
+    counted = true
+    const out = await proxyRequest(ctx, req, res, parsed, model, body, requestId, started, abort)
+    worker = out.worker?.id ?? null
+    attempts = out.attempts
+    ttftMs = out.ttftMs
+    if (out.error !== null && !res.headersSent) {
+      status = out.error.status
+      sendError(res, out.error, requestId)
+    } else status = out.status
+  } catch (err) {
+    if (abort.signal.aborted) status = 499
+    else {
+      const e = asSwitchyardError(err)
+      status = e.status
+      if (status === 500) ctx.log.error({ rid: requestId, err }, 'unexpected error')
+      sendError(res, e, requestId)
+    }
+  } finally {
+    res.off('close', onClose)
+    ctx.active.delete(abort)
+    if (counted) gauge.dec({ model })
+    const ms = performance.now() - started
+    ctx.metrics.requests.inc({ model, endpoint, status })
+    ctx.metrics.e2e.observe({ model, endpoint }, ms / 1000)
+    ctx.log.info({ rid: requestId, model, worker, status, ms: Math.round(ms * 10) / 10, ttft_ms: ttftMs === null ? null : Math.round(ttftMs * 10) / 10, attempts }, 'request')
+    if (ctx.active.size === 0 && ctx.onIdle !== null) ctx.onIdle()
+  }
+}
+
+/** GET /v1/models: the union of the registry's models, in OpenAI's list shape. */
+export function handleModels (ctx: GatewayContext, res: ServerResponse): void {
+  const snap = ctx.registry.snapshot
+  const created = Math.floor(Date.now() / 1000)
+  const data = snap.modelNames.map(id => ({ id, object: 'model', created, owned_by: 'switchyard' }))
+  const body = JSON.stringify({ object: 'list', data })
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
+  res.end(body)
+}

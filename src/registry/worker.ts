@@ -1,0 +1,96 @@
+/** Health as the registry sees it. Only `healthy` workers are routable. */
+export type WorkerState = 'pending' | 'healthy' | 'unhealthy' | 'removed'
+
+/** Something that must hear about a worker's load change (a load-ordered index of a policy). */
+export interface LoadWatcher {
+  onLoadChange (worker: Worker): void
+}
+
+/** The per-worker upstream client; created on first use by the transport, closed when the worker drains. */
+export interface WorkerClient {
+  close (): Promise<void>
+}
+
+export interface WorkerInit {
+  id: string
+  url: string
+  models: readonly string[]
+  labels: Record<string, string>
+  apiKey: string | null
+  /** Models given in configuration (MODEL=URL): discovery is skipped. */
+  staticModels: boolean
+}
+
+/**
+ * One worker. Identity fields never change; `state`, `models` and the load counters do, and the
+ * request path reads them directly. Every field is assigned here so the shape stays stable.
+ */
+export class Worker {
+  readonly id: string
+  readonly url: string
+  readonly labels: Readonly<Record<string, string>>
+  readonly apiKey: string | null
+  readonly staticModels: boolean
+  models: readonly string[]
+  state: WorkerState
+  /** Dense index, unique among live workers, reused after removal: lets policies keep typed arrays. */
+  slot: number
+  inflightRequests: number
+  inflightTokens: number
+  /** Lifetime counters, for /workers and metrics. */
+  totalRequests: number
+  totalErrors: number
+  consecutiveFailures: number
+  consecutiveSuccesses: number
+  lastError: string | null
+  client: WorkerClient | null
+  watchers: LoadWatcher[]
+  /** Resolves when a removed worker has no request in flight and its client is closed. */
+  drained: Promise<void> | null
+  drainResolve: (() => void) | null
+
+  constructor (init: WorkerInit, slot: number) {
+    this.id = init.id
+    this.url = init.url
+    this.labels = init.labels
+    this.apiKey = init.apiKey
+    this.staticModels = init.staticModels
+    this.models = init.models
+    this.state = 'pending'
+    this.slot = slot
+    this.inflightRequests = 0
+    this.inflightTokens = 0
+    this.totalRequests = 0
+    this.totalErrors = 0
+    this.consecutiveFailures = 0
+    this.consecutiveSuccesses = 0
+    this.lastError = null
+    this.client = null
+    this.watchers = []
+    this.drained = null
+    this.drainResolve = null
+  }
+
+  toJSON (): Record<string, unknown> {
+    return {
+      id: this.id,
+      url: this.url,
+      models: this.models,
+      labels: this.labels,
+      state: this.state,
+      inflight_requests: this.inflightRequests,
+      inflight_tokens: this.inflightTokens,
+      total_requests: this.totalRequests,
+      total_errors: this.totalErrors,
+      last_error: this.lastError
+    }
+  }
+}
+
+/** A readable id from the URL: `host:port` plus the base path when there is one. */
+export function workerIdFromUrl (url: string): string {
+  const u = new URL(url)
+  const port = u.port !== '' ? u.port : (u.protocol === 'https:' ? '443' : '80')
+  const path = u.pathname === '/' ? '' : u.pathname
+  return `${u.hostname}:${port}${path}`
+}

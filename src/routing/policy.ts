@@ -1,0 +1,41 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { RouterPolicy } from '../registry/router-manager.js'
+import type { Worker } from '../registry/worker.js'
+
+/** What a policy may look at. Fields a caller does not have are null (tokens until a policy needs them). */
+export interface RouteRequest {
+  readonly model: string
+  readonly body: Record<string, unknown>
+  /** Prompt text (completions) or the concatenated message contents (chat), when computed. */
+  readonly text: string | null
+  readonly tokens: Uint32Array | null
+  readonly headers: IncomingHttpHeaders
+  /** Estimated tokens this request adds to a worker's load (prompt estimate + max_tokens). */
+  readonly tokenEstimate: number
+  /** Workers this request already failed on (retries); null on the first attempt. */
+  excluded: Worker[] | null
+}
+
+export interface Policy extends RouterPolicy {
+  /** Picks a worker from `workers` (the router's current list), or null when none can take it. */
+  select (workers: readonly Worker[], req: RouteRequest): Worker | null
+}
+
+export function isExcluded (req: RouteRequest, w: Worker): boolean {
+  return req.excluded !== null && req.excluded.includes(w)
+}
+
+/** Uniform integer in [0, n). */
+export function randomIndex (n: number): number {
+  return Math.floor(Math.random() * n)
+}
+
+/** First worker at or after `start` (wrapping) that the request has not already failed on. */
+export function firstAllowed (workers: readonly Worker[], start: number, req: RouteRequest): Worker | null {
+  const n = workers.length
+  for (let k = 0; k < n; k++) {
+    const w = workers[(start + k) % n]!
+    if (!isExcluded(req, w)) return w
+  }
+  return null
+}

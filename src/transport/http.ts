@@ -1,0 +1,68 @@
+import { Pool, type Dispatcher } from 'undici'
+import type { Worker, WorkerClient } from '../registry/worker.js'
+
+export interface HttpTransportOptions {
+  connectTimeout: number
+  firstByteTimeout: number
+  idleTimeout: number
+  connections: number
+}
+
+/** One worker's HTTP client. */
+export class HttpUpstream implements WorkerClient {
+  readonly pool: Pool
+  /** Path prefix of the worker's URL (empty, or e.g. `/engine-a`), prepended to request paths. */
+  readonly basePath: string
+  private readonly opts: HttpTransportOptions
+
+  constructor (url: string, opts: HttpTransportOptions) {
+    const u = new URL(url)
+    this.basePath = u.pathname === '/' ? '' : u.pathname
+    this.opts = opts
+    this.pool = new Pool(u.origin, {
+      connections: opts.connections,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connect: { timeout: opts.connectTimeout }
+    })
+  }
+
+  /**
+   * Sends one request. `headers` is a flat [name, value, ...] list, as Node's rawHeaders.
+   * Rejects on connect / first-byte timeout or network error; the body rejects on idle timeout.
+   */
+  request (method: 'GET' | 'POST', path: string, headers: string[], body: Buffer | string | null, signal: AbortSignal | null): Promise<Dispatcher.ResponseData> {
+    return this.pool.request({
+      method,
+      path: this.basePath + path,
+      headers,
+      body,
+      signal,
+      headersTimeout: this.opts.firstByteTimeout,
+      bodyTimeout: this.opts.idleTimeout
+    })
+  }
+
+  close (): Promise<void> {
+    return this.pool.close()
+  }
+}
+
+/** The worker's client, created on first use (the worker keeps it until it drains). */
+export function httpUpstreamFor (worker: Worker, opts: HttpTransportOptions): HttpUpstream {
+  const c = worker.client
+  if (c !== null) return c as HttpUpstream
+  const up = new HttpUpstream(worker.url, opts)
+  worker.client = up
+  return up
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+
+/** Network-level failure classes the proxy tells apart. */
+export function classifyUpstreamError (err: unknown): 'timeout' | 'aborted' | 'network' {
+  const code = (err as { code?: string } | null)?.code
+  if (code !== undefined && TIMEOUT_CODES.has(code)) return 'timeout'
+  if ((err as Error | null)?.name === 'AbortError' || code === 'UND_ERR_ABORTED') return 'aborted'
+  return 'network'
+}
