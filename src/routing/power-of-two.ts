@@ -1,6 +1,6 @@
 import { lighter } from '../registry/load.js'
 import type { Worker } from '../registry/worker.js'
-import { isExcluded, randomIndex, type Policy, type RouteRequest } from './policy.js'
+import { coin, isExcluded, randomIndex, type Policy, type RouteRequest } from './policy.js'
 
 /** Two distinct random candidates; the lighter (in-flight requests, then tokens) wins, ties at random. */
 export class PowerOfTwoPolicy implements Policy {
@@ -31,5 +31,5 @@ export class PowerOfTwoPolicy implements Policy {
 function pick (a: Worker, b: Worker): Worker {
   if (lighter(a, b)) return a
   if (lighter(b, a)) return b
-  return Math.random() < 0.5 ? a : b
+  return coin() ? a : b
 }

@@ -1,0 +1,20 @@
+/**
+ * `npm run bench -- <name> [flags]`: runs one benchmark scenario. Each scenario starts what it
+ * needs on loopback, prints one comparison table, and tears everything down.
+ */
+const SCENARIOS: Record<string, { about: string, load: () => Promise<{ main: (argv: string[]) => Promise<void> }> }> = {
+  selection: { about: 'ns and bytes per routing decision vs worker count, with and without registry churn', load: () => import('./selection.js') },
+}
+
+async function main (): Promise<void> {
+  const [name, ...rest] = process.argv.slice(2)
+  const s = name === undefined ? undefined : SCENARIOS[name]
+  if (s === undefined) {
+    console.error(`usage: npm run bench -- <scenario> [flags]\n\nscenarios:\n${Object.entries(SCENARIOS).map(([k, v]) => `  ${k.padEnd(12)} ${v.about}`).join('\n')}`)
+    process.exitCode = 2
+    return
+  }
+  await (await s.load()).main(rest)
+}
+
+void main()
