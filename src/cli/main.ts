@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { SwitchyardError } from '../shared/errors.js'
 import { mainHelp } from './help.js'
+import { runMockerCommand } from './mocker.js'
 import { runServe } from './serve.js'
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
-  serve: runServe
+  serve: runServe,
+  mocker: runMockerCommand
 }
 
 async function main (argv: string[]): Promise<number> {

@@ -1,5 +1,6 @@
-import { loadServeConfig } from '../config/serve.js'
+import { loadServeConfig, type ServeConfig } from '../config/serve.js'
 import { Gateway } from '../frontend/gateway.js'
+import { startMockFleet, type MockFleet } from '../mocker/index.js'
 import { ConfigError } from '../shared/errors.js'
 import { serveHelp } from './help.js'
 
@@ -10,9 +11,11 @@ export async function runServe (argv: string[]): Promise<number> {
     console.log(serveHelp())
     return 0
   }
+  let fleet: MockFleet | null = null
+  if (config.workers.length === 0 && config.mock_workers > 0) fleet = await startEmbeddedFleet(config)
   if (config.workers.length === 0) {
     throw new ConfigError([
-      'no worker configured. Add one with any of:',
+      'no worker configured (and --mock-workers 0). Add one with any of:',
       '  switchyard serve --worker http://127.0.0.1:8000            (models discovered from GET /v1/models)',
       '  switchyard serve --worker my-model=http://127.0.0.1:8000   (model given, no discovery)',
       '  SWITCHYARD_WORKERS=http://127.0.0.1:8000 switchyard serve',
@@ -20,20 +23,35 @@ export async function runServe (argv: string[]): Promise<number> {
     ].join('\n'))
   }
   const gateway = new Gateway(config)
-  const url = await gateway.start()
+  const url = await gateway.start().catch(async (err: unknown) => { await fleet?.close(); throw err })
   const log = gateway.ctx.log
   const snap = gateway.ctx.registry.snapshot
-  log.info({ url, workers: snap.workers.length, models: snap.modelNames, policy: config.policy }, 'switchyard listening')
+  log.info({ url, workers: snap.workers.length, models: snap.modelNames, policy: config.policy, embedded_fleet: fleet !== null }, 'switchyard listening')
+  if (fleet !== null) {
+    console.error(`switchyard: gateway on ${url} in front of ${fleet.workers.length} embedded mock engines (model ${config.mock_model}). Try:\n` +
+      `  curl -s ${url}/v1/chat/completions -H 'content-type: application/json' -d '{"model": "${config.mock_model}", "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32}'`)
+  }
   return await new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ signal, grace_ms: config.shutdown_grace }, 'shutting down')
       process.off('SIGTERM', onTerm)
       process.off('SIGINT', onInt)
-      gateway.close().then(() => resolve(0), (err) => { log.error({ err }, 'shutdown failed'); resolve(1) })
+      // The gateway first (its in-flight requests drain through the engines), then the engines.
+      gateway.close()
+        .then(async () => { await fleet?.close() })
+        .then(() => resolve(0), (err) => { log.error({ err }, 'shutdown failed'); resolve(1) })
     }
     const onTerm = (): void => stop('SIGTERM')
     const onInt = (): void => stop('SIGINT')
     process.on('SIGTERM', onTerm)
     process.on('SIGINT', onInt)
   })
+}
+
+/** Starts the in-process mock engines and adds them to the configuration as `MODEL=URL` workers. */
+async function startEmbeddedFleet (config: ServeConfig): Promise<MockFleet> {
+  console.error(`switchyard: no worker configured; starting ${config.mock_workers} embedded mock engines (speed-up ${config.mock_speedup})...`)
+  const fleet = await startMockFleet({ numWorkers: config.mock_workers, model: config.mock_model, port: 0, host: '127.0.0.1', speedupRatio: config.mock_speedup })
+  for (const w of fleet.workers) config.workers.push({ id: `mock-${w.index}`, url: w.url, model: config.mock_model, labels: { embedded: 'true' }, api_key: null })
+  return fleet
 }

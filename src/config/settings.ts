@@ -46,6 +46,9 @@ export const SERVE_SETTINGS = {
   discovery_timeout: { kind: 'duration', default: 5_000, min: 1, max: 600_000, doc: 'deadline of one GET /v1/models when a worker registers' },
   discovery_retries: { kind: 'int', default: 3, min: 1, max: 100, doc: 'attempts at model discovery at registration; then it goes on at each health probe' },
   upstream_connections: { kind: 'int', default: 1024, min: 1, max: 65536, doc: 'most keep-alive connections to one worker' },
+  mock_workers: { kind: 'int', default: 4, min: 0, max: 256, doc: 'with no worker configured, how many mock engines to start in-process (0: none, and serve refuses to start without workers)' },
+  mock_model: { kind: 'string', default: 'mock-llm', doc: 'model name the embedded mock engines serve' },
+  mock_speedup: { kind: 'number', default: 1, min: 0, max: 1_000_000, doc: 'speed-up of the embedded mock engines\' timing model (1: as fast as a real engine, about 170 tokens/s per stream; 0: no simulated time)' },
   shutdown_grace: { kind: 'duration', default: 30_000, min: 0, max: DAY_MS, doc: 'on SIGTERM/SIGINT, how long in-flight requests may finish before they are aborted' }
 } as const satisfies Record<string, SettingSpec>
 

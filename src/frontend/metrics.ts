@@ -1,6 +1,13 @@
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client'
 import type { Registry } from '../registry/registry.js'
 
+/** Per-model children, resolved once: prom-client hashes a label object on every labelled call. */
+export interface ModelMetrics {
+  ttft: { observe (v: number): void }
+  itl: { observe (v: number): void }
+  inflight: { inc (): void, dec (): void }
+}
+
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 const ITL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
 
@@ -18,6 +25,7 @@ export class GatewayMetrics {
   readonly e2e: Histogram<'model' | 'endpoint'>
   readonly retries: Counter<'model' | 'reason'>
   readonly workerErrors: Counter<'worker' | 'reason'>
+  private readonly perModel = new Map<string, ModelMetrics>()
 
   constructor (workers: Registry) {
     const registers = [this.registry]
@@ -59,5 +67,14 @@ export class GatewayMetrics {
       }
     })
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_process_' })
+  }
+
+  forModel (model: string): ModelMetrics {
+    let m = this.perModel.get(model)
+    if (m === undefined) {
+      m = { ttft: this.ttft.labels(model), itl: this.itl.labels(model), inflight: this.inflight.labels(model) }
+      this.perModel.set(model, m)
+    }
+    return m
   }
 }

@@ -34,8 +34,7 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
   let worker: string | null = null
   let attempts = 0
   let ttftMs: number | null = null
-  const gauge = ctx.metrics.inflight
-  let counted = false
+  let inflight: { inc (): void, dec (): void } | null = null
   try {
     if (ctx.shuttingDown) throw shuttingDown()
     const raw = await readBody(req, ctx.config.max_body_size)
@@ -52,8 +51,8 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
       model = parsed.model
       if (snap.workersFor(model) === null) throw modelNotFound(model, snap.modelNames)
     }
-    gauge.inc({ model })
-    counted = true
+    inflight = ctx.metrics.forModel(model).inflight
+    inflight.inc()
     const out = await proxyRequest(ctx, req, res, parsed, model, body, requestId, started, abort)
     worker = out.worker?.id ?? null
     attempts = out.attempts
@@ -73,7 +72,7 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
   } finally {
     res.off('close', onClose)
     ctx.active.delete(abort)
-    if (counted) gauge.dec({ model })
+    if (inflight !== null) inflight.dec()
     const ms = performance.now() - started
     ctx.metrics.requests.inc({ model, endpoint, status })
     ctx.metrics.e2e.observe({ model, endpoint }, ms / 1000)

@@ -73,6 +73,7 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
   const route: RouteRequest = { model, body: parsed.body, text: null, tokens: null, headers: req.headers, tokenEstimate: tokens, excluded: null }
   const bodyRewritten = typeof rawBody === 'string'
   const metrics = ctx.metrics
+  const mm = metrics.forModel(model)
   let lastError: SwitchyardError | null = null
   let attempt = 0
   while (attempt < cfg.retry_attempts) {
@@ -99,9 +100,9 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
           res.writeHead(upRes.statusCode, outHeaders)
           sentHead = true
           ttftMs = now - started
-          metrics.ttft.observe({ model }, ttftMs / 1000)
+          mm.ttft.observe(ttftMs / 1000)
         } else if (parsed.stream) {
-          metrics.itl.observe({ model }, (now - last) / 1000)
+          mm.itl.observe((now - last) / 1000)
         }
         last = now
         if (!res.write(chunk)) await drained(res)

@@ -31,11 +31,38 @@ async function listening (p: ChildProcess): Promise<string> {
   throw new Error('gateway exited before listening')
 }
 
-test('serve without any worker exits 2 and says how to add one', async () => {
-  const r = await collect(run(['serve']))
+test('serve without any worker and without the embedded fleet exits 2 and says how to add one', async () => {
+  const r = await collect(run(['serve', '--mock-workers', '0']))
   assert.equal(r.code, 2)
   assert.match(r.err, /no worker configured/)
   assert.match(r.err, /--worker http:\/\/127\.0\.0\.1:8000/)
+})
+
+test('serve with no worker starts the embedded mock fleet, which the official client can use', async () => {
+  const p = run(['serve', '--port', '0', '--mock-workers', '2', '--mock-speedup', '0'])
+  try {
+    const url = await listening(p)
+    const { default: OpenAI } = await import('openai')
+    const client = new OpenAI({ baseURL: url + '/v1', apiKey: 'x', maxRetries: 0 })
+    const models = await client.models.list()
+    assert.deepEqual(models.data.map(m => m.id), ['mock-llm'])
+    const r = await client.chat.completions.create({ model: 'mock-llm', messages: [{ role: 'user', content: 'Hello!' }], max_tokens: 8 })
+    assert.equal(r.usage?.completion_tokens, 8)
+    const s = await client.completions.create({ model: 'mock-llm', prompt: 'Hello', max_tokens: 5, stream: true, stream_options: { include_usage: true } })
+    let chunks = 0
+    let usage = null
+    for await (const c of s) { if (c.choices[0]?.text) chunks++; if (c.usage) usage = c.usage }
+    assert.equal(chunks, 5)
+    assert.equal(usage?.completion_tokens, 5)
+    const workers = await (await request(url + '/workers')).body.json() as any
+    assert.deepEqual(workers.data.map((w: any) => w.id), ['mock-0', 'mock-1'])
+    const exited = once(p, 'exit')
+    p.kill('SIGTERM')
+    const [code] = await exited
+    assert.equal(code, 0)
+  } finally {
+    p.kill('SIGKILL')
+  }
 })
 
 test('serve with bad settings exits 2 naming them', async () => {

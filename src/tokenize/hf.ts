@@ -1,0 +1,166 @@
+/**
+ * A Hugging Face tokenizer from a model directory: tokenizer.json for the vocabulary and merges
+ * (run by @lenml/tokenizers, a pure-JS port of transformers.js' tokenizers), and the chat template
+ * from chat_template.jinja, chat_template.json or tokenizer_config.json, rendered with
+ * @huggingface/jinja with add_generation_prompt true, as vLLM does for chat requests.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Template } from '@huggingface/jinja'
+import type { ChatMessage, Tokenizer } from './types.js'
+import { messageText } from './types.js'
+import { TokenizerError } from './errors.js'
+import { invalidBody } from '../shared/errors.js'
+
+interface LenmlTokenizer {
+  encode (text: string, opts?: { add_special_tokens?: boolean }): number[]
+  decode (ids: number[], opts?: { skip_special_tokens?: boolean }): string
+}
+
+interface LenmlModule {
+  TokenizerLoader: { fromPreTrained (model: { tokenizerJSON: unknown, tokenizerConfig: unknown }): LenmlTokenizer }
+}
+
+type JsonObject = Record<string, unknown>
+
+// Special tokens templates may refer to by name (bos_token, eos_token, ...).
+const TEMPLATE_TOKEN_NAMES = ['bos_token', 'eos_token', 'unk_token', 'sep_token', 'pad_token', 'cls_token', 'mask_token'] as const
+
+export class HfTokenizer implements Tokenizer {
+  readonly name: string
+  readonly eosTokenId: number | null
+  private readonly inner: LenmlTokenizer
+  private readonly template: Template | null
+  private readonly templateTokens: Record<string, string>
+
+  constructor (name: string, inner: LenmlTokenizer, template: Template | null, templateTokens: Record<string, string>, eosTokenId: number | null) {
+    this.name = name
+    this.inner = inner
+    this.template = template
+    this.templateTokens = templateTokens
+    this.eosTokenId = eosTokenId
+  }
+
+  encode (text: string): Uint32Array {
+    return Uint32Array.from(this.inner.encode(text, { add_special_tokens: false }))
+  }
+
+  decode (ids: ArrayLike<number>): string {
+    return this.inner.decode(Array.from(ids), { skip_special_tokens: false })
+  }
+
+  /** Throws a 400 (SWY_ERR_INVALID_BODY) when the template rejects the conversation, as vLLM answers. */
+  applyChatTemplate (messages: readonly ChatMessage[]): string {
+    if (this.template === null) {
+      throw invalidBody(`${this.name} has no chat template (looked in chat_template.jinja, chat_template.json, tokenizer_config.json)`, 'messages')
+    }
+    // Templates index content as a string; flatten OpenAI content parts the way vLLM does.
+    const flat = messages.map((m) => typeof m.content === 'string' ? m : { ...m, content: messageText(m.content) })
+    try {
+      return this.template.render({ ...this.templateTokens, messages: flat, add_generation_prompt: true })
+    } catch (err) {
+      throw invalidBody(`the chat template rejected the messages: ${(err as Error).message}`, 'messages')
+    }
+  }
+}
+
+/**
+ * Loads tokenizer.json (+ tokenizer_config.json, chat template files) from `dir`.
+ *
+ * @example
+ * const tok = await loadHfTokenizer('/models/Qwen3-0.6B')
+ * tok.encode(tok.applyChatTemplate([{ role: 'user', content: 'hi' }]))
+ */
+export async function loadHfTokenizer (dir: string): Promise<HfTokenizer> {
+  const tokenizerJSON = await readJson(join(dir, 'tokenizer.json'), true)
+  const config = (await readJson(join(dir, 'tokenizer_config.json'), false)) ?? {}
+  let lenml: LenmlModule
+  try {
+    lenml = (await import('@lenml/tokenizers')) as unknown as LenmlModule
+  } catch (err) {
+    throw new TokenizerError('loading a tokenizer.json needs the @lenml/tokenizers package, which is not installed', err)
+  }
+  let inner: LenmlTokenizer
+  try {
+    inner = lenml.TokenizerLoader.fromPreTrained({ tokenizerJSON, tokenizerConfig: config })
+  } catch (err) {
+    throw new TokenizerError(`cannot build a tokenizer from ${join(dir, 'tokenizer.json')}: ${(err as Error).message}`, err)
+  }
+  const source = await findChatTemplate(dir, config)
+  let template: Template | null = null
+  if (source !== null) {
+    try {
+      template = new Template(source)
+    } catch (err) {
+      throw new TokenizerError(`the chat template in ${dir} does not parse: ${(err as Error).message}`, err)
+    }
+  }
+  const templateTokens: Record<string, string> = {}
+  for (const key of TEMPLATE_TOKEN_NAMES) {
+    const text = tokenText(config[key])
+    if (text !== null) templateTokens[key] = text
+  }
+  const eos = templateTokens.eos_token
+  let eosTokenId: number | null = null
+  if (eos !== undefined) {
+    const ids = inner.encode(eos, { add_special_tokens: false })
+    if (ids.length === 1) eosTokenId = ids[0]!
+  }
+  return new HfTokenizer(`hf:${dir}`, inner, template, templateTokens, eosTokenId)
+}
+
+async function readJson (path: string, required: true): Promise<JsonObject>
+async function readJson (path: string, required: false): Promise<JsonObject | null>
+async function readJson (path: string, required: boolean): Promise<JsonObject | null> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if (!required && (err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw new TokenizerError(`cannot read ${path}: ${(err as Error).message}`, err)
+  }
+  try {
+    const value: unknown = JSON.parse(text)
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not a JSON object')
+    return value as JsonObject
+  } catch (err) {
+    throw new TokenizerError(`${path} is not valid JSON: ${(err as Error).message}`, err)
+  }
+}
+
+// Newer transformers save the template beside the config; older ones inside it, sometimes as a
+// list of named templates of which "default" is the chat one.
+async function findChatTemplate (dir: string, config: JsonObject): Promise<string | null> {
+  try {
+    return await readFile(join(dir, 'chat_template.jinja'), 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new TokenizerError(`cannot read chat_template.jinja in ${dir}`, err)
+  }
+  const side = await readJson(join(dir, 'chat_template.json'), false)
+  const fromSide = pickTemplate(side?.chat_template)
+  if (fromSide !== null) return fromSide
+  return pickTemplate(config.chat_template)
+}
+
+function pickTemplate (value: unknown): string | null {
+  if (typeof value === 'string') return value
+  if (!Array.isArray(value)) return null
+  let first: string | null = null
+  for (const entry of value as unknown[]) {
+    if (entry === null || typeof entry !== 'object') continue
+    const { name, template } = entry as { name?: unknown, template?: unknown }
+    if (typeof template !== 'string') continue
+    if (name === 'default') return template
+    first ??= template
+  }
+  return first
+}
+
+// Config tokens are strings or AddedToken objects ({ content: "<|im_end|>", ... }).
+function tokenText (value: unknown): string | null {
+  if (typeof value === 'string') return value
+  if (value !== null && typeof value === 'object' && typeof (value as { content?: unknown }).content === 'string') {
+    return (value as { content: string }).content
+  }
+  return null
+}
