@@ -8,7 +8,7 @@ import { classifyUpstreamError, httpUpstreamFor } from '../transport/http.js'
 import type { GatewayContext } from './context.js'
 import { sseErrorEvent } from './errors.js'
 import { clientHeaders, upstreamHeaders } from './headers.js'
-import type { ParsedRequest } from './validate.js'
+import { promptText, type ParsedRequest } from './validate.js'
 
 const PATHS = { chat: '/v1/chat/completions', completions: '/v1/completions' } as const
 /** Statuses that mean "this worker cannot take it now" when they come before any byte. */
@@ -71,6 +71,8 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
   const cfg = ctx.config
   const tokens = tokenEstimate(parsed)
   const route: RouteRequest = { model, body: parsed.body, text: null, tokens: null, headers: req.headers, tokenEstimate: tokens, excluded: null }
+  // Text and tokens cost CPU per request: computed only for the policies that read them.
+  if (ctx.routers.get(model)?.policy.needs === 'text') route.text = promptText(parsed)
   const bodyRewritten = typeof rawBody === 'string'
   const metrics = ctx.metrics
   const mm = metrics.forModel(model)

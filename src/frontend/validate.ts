@@ -96,3 +96,23 @@ export function validateRequest (endpoint: Endpoint, doc: unknown): ParsedReques
   }
   return { endpoint, body, model: typeof model === 'string' ? model : null, stream: stream === true, maxTokens, promptChars: chars }
 }
+
+/**
+ * The text a text-based policy (cache_aware) matches on: the prompt, or the messages as
+ * `role: content` lines, so two chats sharing a system prompt and early turns share a prefix.
+ */
+export function promptText (p: ParsedRequest): string {
+  const body = p.body
+  if (p.endpoint === 'completions') {
+    const prompt = body.prompt
+    if (typeof prompt === 'string') return prompt
+    return Array.isArray(prompt) ? prompt.map(x => typeof x === 'string' ? x : JSON.stringify(x)).join('\n') : ''
+  }
+  let out = ''
+  for (const m of body.messages as Array<Record<string, unknown>>) {
+    const c = m.content
+    const text = typeof c === 'string' ? c : Array.isArray(c) ? c.map(part => typeof part?.text === 'string' ? part.text : '').join('\n') : ''
+    out += `${String(m.role)}: ${text}\n`
+  }
+  return out
+}

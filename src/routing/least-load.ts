@@ -11,6 +11,7 @@ import { isExcluded, type Policy, type RouteRequest } from './policy.js'
  */
 export class LeastLoadPolicy implements Policy, LoadWatcher {
   readonly name = 'least_load'
+  readonly needs = 'nothing' as const
   private heap: Worker[] = []
   /** heap position by worker slot; -1 when the worker is not in this heap. */
   private pos = new Int32Array(16).fill(-1)

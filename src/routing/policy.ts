@@ -6,8 +6,8 @@ import type { Worker } from '../registry/worker.js'
 export interface RouteRequest {
   readonly model: string
   readonly body: Record<string, unknown>
-  /** Prompt text (completions) or the concatenated message contents (chat), when computed. */
-  readonly text: string | null
+  /** Prompt text (completions) or the role-tagged message contents (chat); set when the policy `needs` it. */
+  text: string | null
   readonly tokens: Uint32Array | null
   readonly headers: IncomingHttpHeaders
   /** Estimated tokens this request adds to a worker's load (prompt estimate + max_tokens). */
@@ -16,7 +16,11 @@ export interface RouteRequest {
   excluded: Worker[] | null
 }
 
+/** What a policy needs the frontend to compute before `select()`; the frontend skips the rest. */
+export type PolicyNeeds = 'nothing' | 'text' | 'tokens'
+
 export interface Policy extends RouterPolicy {
+  readonly needs: PolicyNeeds
   /** Picks a worker from `workers` (the router's current list), or null when none can take it. */
   select (workers: readonly Worker[], req: RouteRequest): Worker | null
 }

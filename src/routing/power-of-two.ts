@@ -5,6 +5,7 @@ import { coin, isExcluded, randomIndex, type Policy, type RouteRequest } from '.
 /** Two distinct random candidates; the lighter (in-flight requests, then tokens) wins, ties at random. */
 export class PowerOfTwoPolicy implements Policy {
   readonly name = 'power_of_two'
+  readonly needs = 'nothing' as const
 
   setWorkers (_workers: readonly Worker[]): void {}
 

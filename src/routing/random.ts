@@ -3,6 +3,7 @@ import { firstAllowed, randomIndex, type Policy, type RouteRequest } from './pol
 
 export class RandomPolicy implements Policy {
   readonly name = 'random'
+  readonly needs = 'nothing' as const
 
   setWorkers (_workers: readonly Worker[]): void {}
 

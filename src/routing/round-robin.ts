@@ -4,6 +4,7 @@ import { firstAllowed, type Policy, type RouteRequest } from './policy.js'
 /** Exact rotation. The position survives worker churn (it is taken modulo the current length). */
 export class RoundRobinPolicy implements Policy {
   readonly name = 'round_robin'
+  readonly needs = 'nothing' as const
   private next = 0
 
   setWorkers (_workers: readonly Worker[]): void {}
