@@ -32,6 +32,7 @@ export function mainHelp (): string {
     'Commands:',
     '  serve     start the gateway (switchyard serve --help)',
     '  mocker    run simulated vLLM-like engines (switchyard mocker --help)',
+    '  bench     load generator: workloads, traces, reports (switchyard bench --help)',
     '',
     'Run `switchyard <command> --help` for the flags of a command.'
   ].join('\n')

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
-import { SwitchyardError } from '../shared/errors.js'
+import { runBench } from '../bench/index.js'
 import { mainHelp } from './help.js'
 import { runMockerCommand } from './mocker.js'
 import { runServe } from './serve.js'
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   serve: runServe,
-  mocker: runMockerCommand
+  mocker: runMockerCommand,
+  bench: (argv) => runBench(argv)
 }
 
 async function main (argv: string[]): Promise<number> {
@@ -26,8 +27,10 @@ async function main (argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code },
   (err: unknown) => {
-    if (err instanceof SwitchyardError && (err.code === 'SWY_ERR_BAD_CONFIG' || err.code === 'SWY_ERR_BAD_FLAG')) {
-      console.error(`switchyard: ${err.message}`)
+    // By code, not class: bench/ raises its own error classes (it imports nothing but tokenize).
+    const code = (err as { code?: unknown } | null)?.code
+    if (code === 'SWY_ERR_BAD_CONFIG' || code === 'SWY_ERR_BAD_FLAG') {
+      console.error(`switchyard: ${(err as Error).message}`)
       process.exitCode = 2
     } else {
       console.error('switchyard: fatal:', err)

@@ -70,7 +70,9 @@ export const ERROR_CODES = {
   SWY_ERR_WORKER_NOT_FOUND: 'no worker with this id',
   SWY_ERR_INTERNAL: 'an unexpected error inside the gateway (a bug: please report it)',
   SWY_ERR_BAD_CONFIG: 'a setting from flags, the config file or the environment is invalid',
-  SWY_ERR_BAD_FLAG: 'a command-line flag is unknown or malformed'
+  SWY_ERR_BAD_FLAG: 'a command-line flag is unknown or malformed',
+  SWY_ERR_BENCH_BAD_OPTION: 'a load generator option (runLoad) is invalid',
+  SWY_ERR_BENCH_TRACE: 'a trace file is unreadable or malformed (the message names file:line)'
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES
