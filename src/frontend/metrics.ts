@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client'
 import type { Registry } from '../registry/registry.js'
+import { FastHistogram } from './fast-histogram.js'
 
 /** Per-model children, resolved once: prom-client hashes a label object on every labelled call. */
 export interface ModelMetrics {
@@ -21,7 +22,7 @@ export class GatewayMetrics {
   readonly requests: Counter<'model' | 'endpoint' | 'status'>
   readonly inflight: Gauge<'model'>
   readonly ttft: Histogram<'model'>
-  readonly itl: Histogram<'model'>
+  readonly itl: FastHistogram
   readonly e2e: Histogram<'model' | 'endpoint'>
   readonly retries: Counter<'model' | 'reason'>
   readonly workerErrors: Counter<'worker' | 'reason'>
@@ -32,7 +33,8 @@ export class GatewayMetrics {
     this.requests = new Counter({ name: 'switchyard_requests_total', help: 'Requests answered, by model, endpoint and HTTP status (499: client went away)', labelNames: ['model', 'endpoint', 'status'], registers })
     this.inflight = new Gauge({ name: 'switchyard_requests_in_flight', help: 'Requests being served, by model', labelNames: ['model'], registers })
     this.ttft = new Histogram({ name: 'switchyard_time_to_first_token_seconds', help: 'Time from request arrival to the first streamed byte of the answer', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers })
-    this.itl = new Histogram({ name: 'switchyard_inter_token_latency_seconds', help: 'Time between streamed chunks', labelNames: ['model'], buckets: ITL_BUCKETS, registers })
+    this.itl = new FastHistogram({ name: 'switchyard_inter_token_latency_seconds', help: 'Time between streamed chunks', labelName: 'model', buckets: ITL_BUCKETS })
+    this.registry.registerMetric(this.itl as unknown as Parameters<PromRegistry['registerMetric']>[0])
     this.e2e = new Histogram({ name: 'switchyard_request_duration_seconds', help: 'Time from request arrival to the end of the answer', labelNames: ['model', 'endpoint'], buckets: LATENCY_BUCKETS, registers })
     this.retries = new Counter({ name: 'switchyard_retries_total', help: 'Attempts retried on another worker before the first byte', labelNames: ['model', 'reason'], registers })
     this.workerErrors = new Counter({ name: 'switchyard_worker_errors_total', help: 'Failed attempts per worker, by reason', labelNames: ['worker', 'reason'], registers })

@@ -1,12 +1,14 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import { addLoad, removeLoad } from '../registry/load.js'
 import type { Worker } from '../registry/worker.js'
 import type { RouteRequest } from '../routing/policy.js'
 import { SwitchyardError } from '../shared/errors.js'
-import { classifyUpstreamError, httpUpstreamFor } from '../transport/http.js'
+import type { Dispatcher } from 'undici'
+import { classifyUpstreamError, httpUpstreamFor, type HttpUpstream } from '../transport/http.js'
 import type { GatewayContext } from './context.js'
 import { sseErrorEvent } from './errors.js'
+import type { ModelMetrics } from './metrics.js'
 import { clientHeaders, upstreamHeaders } from './headers.js'
 import { promptText, type ParsedRequest } from './validate.js'
 
@@ -44,21 +46,116 @@ function backoff (ctx: GatewayContext, attempt: number): Promise<void> {
   return ms < 1 ? Promise.resolve() : new Promise(resolve => setTimeout(resolve, ms))
 }
 
-/** Resolves on 'drain', or on 'close' when the client went away while we waited. */
-function drained (res: ServerResponse): Promise<void> {
-  return new Promise(resolve => {
-    const done = (): void => { res.off('drain', done); res.off('close', done); resolve() }
-    res.on('drain', done)
-    res.on('close', done)
-  })
-}
-
 export interface ProxyOutcome {
   status: number
   worker: Worker | null
   attempts: number
   ttftMs: number | null
   error: SwitchyardError | null
+}
+
+/**
+ * One attempt on one worker, as an undici dispatch handler: upstream chunks are written to the
+ * client from `onResponseData` as they arrive. This replaced `pool.request()` + `for await` over
+ * its body after bench/mocker's profile showed the Readable and its async iterator among the top
+ * frames per streamed token; here a chunk costs one callback and one `res.write`.
+ * The client's head is written with the first body chunk, so a worker that fails after its
+ * headers but before any byte can still be retried elsewhere.
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly res: ServerResponse
+  readonly requestId: string
+  readonly started: number
+  readonly stream: boolean
+  readonly mm: ModelMetrics
+  /** Answer with this status instead of retrying (the last attempt passes a 502/503 through). */
+  readonly retryStatuses: boolean
+  controller: Dispatcher.DispatchController | null = null
+  status = 0
+  outHeaders: OutgoingHttpHeaders | null = null
+  sentHead = false
+  ttftMs: number | null = null
+  last = 0
+  done = false
+  /** Set when the client went away; the attempt is abandoned. */
+  clientGone = false
+  retryStatus = 0
+  settle: ((err: Error | null) => void) | null = null
+  private readonly onDrain: () => void
+
+  constructor (res: ServerResponse, requestId: string, started: number, stream: boolean, mm: ModelMetrics, retryStatuses: boolean) {
+    this.res = res
+    this.requestId = requestId
+    this.started = started
+    this.stream = stream
+    this.mm = mm
+    this.retryStatuses = retryStatuses
+    this.onDrain = () => { this.controller?.resume() }
+  }
+
+  run (up: HttpUpstream, path: string, headers: string[], body: Buffer | string): Promise<Error | null> {
+    return new Promise(resolve => {
+      this.settle = resolve
+      up.dispatch(path, headers, body, this)
+    })
+  }
+
+  abort (reason: Error): void {
+    if (this.done) return
+    if (this.controller !== null) this.controller.abort(reason)
+  }
+
+  onRequestStart (controller: Dispatcher.DispatchController): void {
+    this.controller = controller
+    if (this.clientGone) controller.abort(new Error('client went away'))
+  }
+
+  onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (this.retryStatuses && RETRY_STATUS.has(statusCode)) {
+      this.retryStatus = statusCode
+      controller.abort(new Error(`answered ${statusCode}`))
+      return
+    }
+    this.status = statusCode
+    this.outHeaders = clientHeaders(headers, this.requestId)
+  }
+
+  onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const now = performance.now()
+    const res = this.res
+    if (!this.sentHead) {
+      res.writeHead(this.status, this.outHeaders!)
+      this.sentHead = true
+      this.ttftMs = now - this.started
+      this.mm.ttft.observe(this.ttftMs / 1000)
+    } else if (this.stream) {
+      this.mm.itl.observe((now - this.last) / 1000)
+    }
+    this.last = now
+    if (!res.write(chunk)) {
+      controller.pause()
+      res.once('drain', this.onDrain)
+    }
+  }
+
+  onResponseEnd (): void {
+    if (!this.sentHead) { this.res.writeHead(this.status, this.outHeaders!); this.sentHead = true }
+    this.res.end()
+    this.finish(null)
+  }
+
+  onResponseError (_controller: Dispatcher.DispatchController, err: Error): void {
+    this.finish(err)
+  }
+
+  private finish (err: Error | null): void {
+    if (this.done) return
+    this.done = true
+    this.res.off('drain', this.onDrain)
+    const settle = this.settle
+    this.settle = null
+    settle?.(err)
+  }
 }
 
 /**
@@ -76,84 +173,64 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
   const bodyRewritten = typeof rawBody === 'string'
   const metrics = ctx.metrics
   const mm = metrics.forModel(model)
+  const path = PATHS[parsed.endpoint]
+  let current: Exchange | null = null
+  const onAbort = (): void => { if (current !== null) { current.clientGone = true; current.abort(new Error('client went away')) } }
+  abort.signal.addEventListener('abort', onAbort)
   let lastError: SwitchyardError | null = null
   let attempt = 0
-  while (attempt < cfg.retry_attempts) {
-    attempt++
-    const router = ctx.routers.get(model)
-    const worker = router === undefined ? null : router.policy.select(router.workers, route)
-    if (worker === null) return { status: 0, worker: null, attempts: attempt, ttftMs: null, error: lastError ?? noWorker(model) }
-    const up = httpUpstreamFor(worker, ctx.transport)
-    const headers = upstreamHeaders(req.rawHeaders, requestId, cfg.api_key !== null, worker.apiKey, bodyRewritten)
-    addLoad(worker, tokens)
-    let sentHead = false
-    let ttftMs: number | null = null
-    try {
-      const upRes = await up.request('POST', PATHS[parsed.endpoint], headers, rawBody, abort.signal)
-      if (RETRY_STATUS.has(upRes.statusCode) && attempt < cfg.retry_attempts) {
-        await upRes.body.dump().catch(() => {})
-        throw new RetryableStatus(upRes.statusCode)
+  try {
+    while (attempt < cfg.retry_attempts) {
+      attempt++
+      const router = ctx.routers.get(model)
+      const worker = router === undefined ? null : router.policy.select(router.workers, route)
+      if (worker === null) return { status: 0, worker: null, attempts: attempt, ttftMs: null, error: lastError ?? noWorker(model) }
+      const up = httpUpstreamFor(worker, ctx.transport)
+      const headers = upstreamHeaders(req.rawHeaders, requestId, cfg.api_key !== null, worker.apiKey, bodyRewritten)
+      const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, attempt < cfg.retry_attempts)
+      current = ex
+      addLoad(worker, tokens)
+      let err: Error | null
+      try {
+        err = await ex.run(up, path, headers, rawBody)
+      } finally {
+        removeLoad(worker, tokens)
       }
-      const outHeaders = clientHeaders(upRes.headers, requestId)
-      let last = 0
-      for await (const chunk of upRes.body) {
-        const now = performance.now()
-        if (!sentHead) {
-          res.writeHead(upRes.statusCode, outHeaders)
-          sentHead = true
-          ttftMs = now - started
-          mm.ttft.observe(ttftMs / 1000)
-        } else if (parsed.stream) {
-          mm.itl.observe((now - last) / 1000)
-        }
-        last = now
-        if (!res.write(chunk)) await drained(res)
-        if (abort.signal.aborted) break
-      }
-      if (!sentHead) { res.writeHead(upRes.statusCode, outHeaders); sentHead = true }
-      res.end()
-      return { status: upRes.statusCode, worker, attempts: attempt, ttftMs, error: null }
-    } catch (err) {
-      if (abort.signal.aborted) return { status: 499, worker, attempts: attempt, ttftMs, error: null }
+      if (err === null) return { status: ex.status, worker, attempts: attempt, ttftMs: ex.ttftMs, error: null }
+      if (abort.signal.aborted) return { status: 499, worker, attempts: attempt, ttftMs: ex.ttftMs, error: null }
       let failure: SwitchyardError
       let retryable: boolean
-      if (err instanceof RetryableStatus) {
-        failure = upstreamFailed(worker, `answered ${err.status}`, err)
+      if (ex.retryStatus !== 0) {
+        failure = upstreamFailed(worker, `answered ${ex.retryStatus}`, err)
         retryable = true
       } else {
         const kind = classifyUpstreamError(err)
         // A connect timeout is safe to retry (nothing reached the worker); a first-byte or idle
         // timeout is not: the worker may still be computing, and a retry would double the work.
         retryable = kind === 'network' || (err as { code?: string }).code === 'UND_ERR_CONNECT_TIMEOUT'
-        failure = kind === 'timeout' ? upstreamTimeout(worker, err) : upstreamFailed(worker, (err as Error).message, err)
+        failure = kind === 'timeout' ? upstreamTimeout(worker, err) : upstreamFailed(worker, err.message, err)
       }
       worker.totalErrors++
       worker.lastError = failure.message
       metrics.workerErrors.inc({ worker: worker.id, reason: failure.apiCode })
-      if (sentHead) {
+      if (ex.sentHead) {
         // The answer has started: it cannot move to another worker. End it visibly.
         const streamErr = new SwitchyardError('SWY_ERR_UPSTREAM_STREAM', `the worker failed mid-answer: ${failure.message}`, { status: 502, type: 'server_error', apiCode: 'upstream_stream_error', cause: err })
         if (parsed.stream) res.end(sseErrorEvent(streamErr))
         else res.destroy(streamErr)
-        return { status: res.statusCode, worker, attempts: attempt, ttftMs, error: streamErr }
+        return { status: res.statusCode, worker, attempts: attempt, ttftMs: ex.ttftMs, error: streamErr }
       }
       lastError = failure
-      if (!retryable || attempt >= cfg.retry_attempts) return { status: 0, worker, attempts: attempt, ttftMs, error: failure }
+      if (!retryable || attempt >= cfg.retry_attempts) return { status: 0, worker, attempts: attempt, ttftMs: null, error: failure }
       metrics.retries.inc({ model, reason: failure.apiCode })
       ctx.log.debug({ rid: requestId, worker: worker.id, attempt, err: failure.message }, 'retrying on another worker')
       if (route.excluded === null) route.excluded = []
       route.excluded.push(worker)
       await backoff(ctx, attempt)
-      if (abort.signal.aborted) return { status: 499, worker, attempts: attempt, ttftMs, error: null }
-    } finally {
-      removeLoad(worker, tokens)
+      if (abort.signal.aborted) return { status: 499, worker, attempts: attempt, ttftMs: null, error: null }
     }
-  }
-  return { status: 0, worker: null, attempts: attempt, ttftMs: null, error: lastError ?? noWorker(model) }
-}
-
-class RetryableStatus extends Error {
-  constructor (readonly status: number) {
-    super(`status ${status}`)
+    return { status: 0, worker: null, attempts: attempt, ttftMs: null, error: lastError ?? noWorker(model) }
+  } finally {
+    abort.signal.removeEventListener('abort', onAbort)
   }
 }

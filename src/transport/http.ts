@@ -28,19 +28,18 @@ export class HttpUpstream implements WorkerClient {
   }
 
   /**
-   * Sends one request. `headers` is a flat [name, value, ...] list, as Node's rawHeaders.
-   * Rejects on connect / first-byte timeout or network error; the body rejects on idle timeout.
+   * Sends one POST; the handler gets the response head and each body chunk as it arrives (no
+   * stream in between). Connect, first-byte (headers) and idle (between chunks) deadlines apply.
    */
-  request (method: 'GET' | 'POST', path: string, headers: string[], body: Buffer | string | null, signal: AbortSignal | null): Promise<Dispatcher.ResponseData> {
-    return this.pool.request({
-      method,
+  dispatch (path: string, headers: string[], body: Buffer | string, handler: Dispatcher.DispatchHandler): void {
+    this.pool.dispatch({
+      method: 'POST',
       path: this.basePath + path,
       headers,
       body,
-      signal,
       headersTimeout: this.opts.firstByteTimeout,
       bodyTimeout: this.opts.idleTimeout
-    })
+    }, handler)
   }
 
   close (): Promise<void> {

@@ -88,6 +88,8 @@ test('metrics expose requests, latency histograms and per-worker in-flight', asy
   assert.match(text, /switchyard_requests_total\{model="test-model",endpoint="chat",status="200"\} \d+/)
   assert.match(text, /switchyard_time_to_first_token_seconds_bucket/)
   assert.match(text, /switchyard_inter_token_latency_seconds_count\{model="test-model"\} [1-9]/)
+  assert.match(text, /switchyard_inter_token_latency_seconds_bucket\{le="0.001",model="test-model"\} \d+/)
+  assert.match(text, /# TYPE switchyard_inter_token_latency_seconds histogram/)
   assert.match(text, /switchyard_request_duration_seconds_bucket/)
   assert.match(text, /switchyard_worker_in_flight_requests\{worker="127\.0\.0\.1:\d+"\} 0/)
 })
