@@ -4,6 +4,7 @@
  */
 const SCENARIOS: Record<string, { about: string, load: () => Promise<{ main: (argv: string[]) => Promise<void> }> }> = {
   selection: { about: 'ns and bytes per routing decision vs worker count, with and without registry churn', load: () => import('./selection.js') },
+  'kv-index': { about: 'KV block events applied per second and lookup latency vs prompt length and worker count', load: () => import('./kv-index.js') },
   mocker: { about: 'one mock engine at full speed, c=256, ISL/OSL 1024/1024: direct vs through the gateway, CPU per request', load: () => import('./mocker.js') },
 }
 

@@ -71,6 +71,7 @@ export const ERROR_CODES = {
   SWY_ERR_INTERNAL: 'an unexpected error inside the gateway (a bug: please report it)',
   SWY_ERR_BAD_CONFIG: 'a setting from flags, the config file or the environment is invalid',
   SWY_ERR_BAD_FLAG: 'a command-line flag is unknown or malformed',
+  SWY_ERR_KV_EVENT_DECODE: 'a KV event batch from an engine is not msgpack of the vLLM event shape (counted by the source, never sent to a client)',
   SWY_ERR_BENCH_BAD_OPTION: 'a load generator option (runLoad) is invalid',
   SWY_ERR_BENCH_TRACE: 'a trace file is unreadable or malformed (the message names file:line)'
 } as const
