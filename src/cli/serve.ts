@@ -22,7 +22,8 @@ export async function runServe (argv: string[]): Promise<number> {
       '  switchyard serve --config switchyard.yaml                   (with a `workers:` list)'
     ].join('\n'))
   }
-  const gateway = new Gateway(config)
+  const engines = new Map(fleet?.workers.map(w => [`mock-${w.index}`, w.engine]) ?? [])
+  const gateway = new Gateway(config, { engines })
   const url = await gateway.start().catch(async (err: unknown) => { await fleet?.close(); throw err })
   const log = gateway.ctx.log
   const snap = gateway.ctx.registry.snapshot
@@ -52,6 +53,6 @@ export async function runServe (argv: string[]): Promise<number> {
 async function startEmbeddedFleet (config: ServeConfig): Promise<MockFleet> {
   console.error(`switchyard: no worker configured; starting ${config.mock_workers} embedded mock engines (speed-up ${config.mock_speedup})...`)
   const fleet = await startMockFleet({ numWorkers: config.mock_workers, model: config.mock_model, port: 0, host: '127.0.0.1', speedupRatio: config.mock_speedup })
-  for (const w of fleet.workers) config.workers.push({ id: `mock-${w.index}`, url: w.url, model: config.mock_model, labels: { embedded: 'true' }, api_key: null })
+  for (const w of fleet.workers) config.workers.push({ id: `mock-${w.index}`, url: w.url, model: config.mock_model, labels: { embedded: 'true' }, api_key: null, kv_events: null, kv_replay: null, block_size: w.engine.options.blockSize })
   return fleet
 }

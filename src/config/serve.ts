@@ -15,10 +15,19 @@ export interface WorkerSpec {
   labels: Record<string, string>
   /** Bearer key the worker itself expects, if any. */
   api_key: string | null
+  /** The engine's ZMQ KV event endpoint (vLLM's --kv-events-config endpoint), e.g. tcp://host:5557. */
+  kv_events: string | null
+  /** The engine's replay endpoint, e.g. tcp://host:5558. */
+  kv_replay: string | null
+  /** The engine's KV block size in tokens (vLLM's default is 16, the mock engine's 64). */
+  block_size: number | null
 }
 
 export interface ModelSpec {
   policy: PolicyName | null
+  /** A Hugging Face tokenizer directory (tokenizer.json + tokenizer_config.json); null: built-in. */
+  tokenizer: string | null
+  block_size: number | null
 }
 
 export interface ServeConfig extends ServeSettings {
@@ -27,8 +36,8 @@ export interface ServeConfig extends ServeSettings {
   config_file: string | null
 }
 
-const WORKER_KEYS = ['id', 'url', 'model', 'labels', 'api_key'] as const
-const MODEL_KEYS = ['policy'] as const
+const WORKER_KEYS = ['id', 'url', 'model', 'labels', 'api_key', 'kv_events', 'kv_replay', 'block_size'] as const
+const MODEL_KEYS = ['policy', 'tokenizer', 'block_size'] as const
 const FILE_KEYS = [...Object.keys(SERVE_SETTINGS), 'workers', 'models'] as const
 
 function isRecord (v: unknown): v is Record<string, unknown> {
@@ -53,6 +62,9 @@ export function parseWorkerSpec (raw: unknown, where: string, errors: string[]):
   const model = optionalString(raw.model, `${where}.model`, errors)
   const id = optionalString(raw.id, `${where}.id`, errors)
   const apiKey = optionalString(raw.api_key, `${where}.api_key`, errors)
+  const kvEvents = optionalZmq(raw.kv_events, `${where}.kv_events`, errors)
+  const kvReplay = optionalZmq(raw.kv_replay, `${where}.kv_replay`, errors)
+  const blockSize = optionalBlockSize(raw.block_size, `${where}.block_size`, errors)
   const labels: Record<string, string> = {}
   if (raw.labels !== undefined && raw.labels !== null) {
     if (!isRecord(raw.labels)) errors.push(`${where}.labels must be a map of strings`)
@@ -64,7 +76,7 @@ export function parseWorkerSpec (raw: unknown, where: string, errors: string[]):
     }
   }
   if (errors.length > before || url === null) return null
-  return { id, url, model, labels, api_key: apiKey }
+  return { id, url, model, labels, api_key: apiKey, kv_events: kvEvents, kv_replay: kvReplay, block_size: blockSize }
 }
 
 /** `URL` or `MODEL=URL`, as in `--worker`. */
@@ -75,7 +87,7 @@ export function parseWorkerFlag (raw: string, where: string, errors: string[]): 
   const model = hasModel ? raw.slice(0, eq) : null
   const url = checkUrl(hasModel ? raw.slice(eq + 1) : raw, where, errors)
   if (url === null) return null
-  return { id: null, url, model, labels: {}, api_key: null }
+  return { id: null, url, model, labels: {}, api_key: null, kv_events: null, kv_replay: null, block_size: null }
 }
 
 function checkUrl (raw: unknown, where: string, errors: string[]): string | null {
@@ -96,6 +108,24 @@ function checkUrl (raw: unknown, where: string, errors: string[]): string | null
   }
   // Keep a base path (e.g. behind a reverse proxy) but no trailing slash, so paths join cleanly.
   return u.origin + u.pathname.replace(/\/+$/, '')
+}
+
+function optionalZmq (raw: unknown, where: string, errors: string[]): string | null {
+  const s = optionalString(raw, where, errors)
+  if (s !== null && !/^(tcp|ipc|inproc):\/\/.+/.test(s)) {
+    errors.push(`${where} must be a ZMQ endpoint such as tcp://10.0.0.5:5557 (got ${JSON.stringify(s)})`)
+    return null
+  }
+  return s
+}
+
+function optionalBlockSize (raw: unknown, where: string, errors: string[]): number | null {
+  if (raw === undefined || raw === null) return null
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1 || raw > 65536) {
+    errors.push(`${where} must be an integer from 1 to 65536`)
+    return null
+  }
+  return raw
 }
 
 function optionalString (raw: unknown, where: string, errors: string[]): string | null {
@@ -182,7 +212,7 @@ export function loadServeConfig (argv: string[], env: Record<string, string | un
     else {
       for (const [name, m] of Object.entries(file.models)) {
         const where = `models.${name} in ${configPath}`
-        if (m === null) { models[name] = { policy: null }; continue }
+        if (m === null) { models[name] = { policy: null, tokenizer: null, block_size: null }; continue }
         if (!isRecord(m)) { errors.push(`${where} must be a map`); continue }
         for (const k of Object.keys(m)) if (!(MODEL_KEYS as readonly string[]).includes(k)) errors.push(`${where} has unknown key '${k}' (accepted: ${MODEL_KEYS.join(', ')})`)
         let policy: PolicyName | null = null
@@ -190,7 +220,7 @@ export function loadServeConfig (argv: string[], env: Record<string, string | un
           if (typeof m.policy === 'string' && (POLICY_NAMES as readonly string[]).includes(m.policy)) policy = m.policy as PolicyName
           else errors.push(`${where}.policy must be one of ${POLICY_NAMES.join(', ')} (got ${JSON.stringify(m.policy)})`)
         }
-        models[name] = { policy }
+        models[name] = { policy, tokenizer: optionalString(m.tokenizer, `${where}.tokenizer`, errors), block_size: optionalBlockSize(m.block_size, `${where}.block_size`, errors) }
       }
     }
   }

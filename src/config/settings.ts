@@ -7,7 +7,7 @@
  * checks that the README's reference matches it.
  */
 
-export const POLICY_NAMES = ['round_robin', 'random', 'power_of_two', 'least_load', 'cache_aware'] as const
+export const POLICY_NAMES = ['round_robin', 'random', 'power_of_two', 'least_load', 'cache_aware', 'kv', 'kv_approx'] as const
 export type PolicyName = typeof POLICY_NAMES[number]
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const

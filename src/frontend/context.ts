@@ -3,7 +3,10 @@ import type { ServeConfig } from '../config/serve.js'
 import type { HealthChecker } from '../registry/health.js'
 import type { Registry } from '../registry/registry.js'
 import type { RouterManager } from '../registry/router-manager.js'
+import type { InProcessKvEngine } from '../kv/index.js'
+import type { KvPlane } from '../routing/kv-plane.js'
 import type { Policy } from '../routing/policy.js'
+import type { Tokenizer } from '../tokenize/index.js'
 import type { HttpTransportOptions } from '../transport/http.js'
 import type { GatewayMetrics } from './metrics.js'
 
@@ -16,6 +19,12 @@ export interface GatewayContext {
   readonly metrics: GatewayMetrics
   readonly log: Logger
   readonly transport: HttpTransportOptions
+  /** KV indexes and event sources, for the kv policies. */
+  readonly plane: KvPlane
+  /** In-process engines by worker id (embedded fleet): their events feed the plane directly. */
+  readonly engines: ReadonlyMap<string, InProcessKvEngine>
+  /** Per-model tokenizers (configured ones; the built-in tokenizer otherwise). */
+  readonly tokenizers: Map<string, Tokenizer>
   /** Requests being served, so shutdown can wait for them and then abort the rest. */
   readonly active: Set<AbortController>
   /** Resolved when `active` empties while shutting down. */

@@ -5,7 +5,10 @@ import type { ServeConfig } from '../config/serve.js'
 import { HealthChecker } from '../registry/health.js'
 import { Registry } from '../registry/registry.js'
 import { RouterManager } from '../registry/router-manager.js'
-import { createPolicy } from '../routing/index.js'
+import { createPolicy, KvPlane } from '../routing/index.js'
+import { DEFAULT_BLOCK_SIZE } from './workers-api.js'
+import type { InProcessKvEngine } from '../kv/index.js'
+import { loadTokenizer } from '../tokenize/index.js'
 import type { Policy } from '../routing/policy.js'
 import { MethodNotAllowedError, notFound, unauthorized } from '../shared/errors.js'
 import { discoverModels, probeHealth } from '../transport/probe.js'
@@ -18,7 +21,10 @@ import { addWorker, handleWorkers } from './workers-api.js'
 export interface GatewayOptions {
   /** A logger to use instead of one built from `log_level` (tests pass a silent one). */
   logger?: Logger
+  /** In-process engines by worker id (the embedded fleet): their KV events feed the kv policies directly. */
+  engines?: ReadonlyMap<string, InProcessKvEngine>
 }
+
 
 function checkBearer (req: IncomingMessage, key: string | null): boolean {
   if (key === null) return true
@@ -38,7 +44,15 @@ export class Gateway implements AsyncDisposable {
   constructor (config: ServeConfig, opts: GatewayOptions = {}) {
     const log = opts.logger ?? pino({ level: config.log_level, base: { svc: 'switchyard' } })
     const registry = new Registry()
-    const routers = new RouterManager<Policy>(registry, (model) => createPolicy(config.models[model]?.policy ?? config.policy))
+    const plane = new KvPlane()
+    // A model's block size: its config entry, else the first worker entry that gives one, else the mock engine's.
+    const blockSizeFor = (model: string): number => config.models[model]?.block_size ??
+      config.workers.find(w => w.model === model && w.block_size !== null)?.block_size ?? DEFAULT_BLOCK_SIZE
+    const routers = new RouterManager<Policy>(registry, (model) => createPolicy(config.models[model]?.policy ?? config.policy, model, { plane, blockSizeFor }))
+    // A worker that leaves stops its event source and its blocks leave the index.
+    registry.onChange((snap, prev) => {
+      for (const w of prev.workers) if (!snap.byId.has(w.id)) void plane.detach(w.id)
+    })
     const health = new HealthChecker(registry, {
       interval: config.health_interval,
       failureThreshold: config.health_failure_threshold,
@@ -62,6 +76,9 @@ export class Gateway implements AsyncDisposable {
         idleTimeout: config.idle_timeout,
         connections: config.upstream_connections
       },
+      plane,
+      engines: opts.engines ?? new Map(),
+      tokenizers: new Map(),
       active: new Set(),
       onIdle: null,
       shuttingDown: false
@@ -81,6 +98,9 @@ export class Gateway implements AsyncDisposable {
       this.server.once('error', reject)
       this.server.listen(config.port, config.host, () => { this.server.off('error', reject); resolve() })
     })
+    for (const [model, m] of Object.entries(config.models)) {
+      if (m.tokenizer !== null) this.ctx.tokenizers.set(model, await loadTokenizer(m.tokenizer))
+    }
     this.ctx.health.start()
     await Promise.all(config.workers.map(spec => addWorker(this.ctx, spec).ready))
     return this.url
@@ -163,7 +183,7 @@ export class Gateway implements AsyncDisposable {
     ctx.health.close()
     ctx.routers.close()
     this.server.closeAllConnections()
-    await Promise.all([serverClosed, ctx.registry.close()])
+    await Promise.all([serverClosed, ctx.registry.close(), ctx.plane.close()])
   }
 
   [Symbol.asyncDispose] (): Promise<void> {

@@ -2,7 +2,8 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerR
 import { randomUUID } from 'node:crypto'
 import { addLoad, removeLoad } from '../registry/load.js'
 import type { Worker } from '../registry/worker.js'
-import type { RouteRequest } from '../routing/policy.js'
+import type { Policy, RouteRequest } from '../routing/policy.js'
+import { builtinTokenizer } from '../tokenize/index.js'
 import { SwitchyardError } from '../shared/errors.js'
 import type { Dispatcher } from 'undici'
 import { classifyUpstreamError, httpUpstreamFor, type HttpUpstream } from '../transport/http.js'
@@ -10,6 +11,7 @@ import type { GatewayContext } from './context.js'
 import { sseErrorEvent } from './errors.js'
 import type { ModelMetrics } from './metrics.js'
 import { clientHeaders, upstreamHeaders } from './headers.js'
+import { promptTokens } from './tokens.js'
 import { promptText, type ParsedRequest } from './validate.js'
 
 const PATHS = { chat: '/v1/chat/completions', completions: '/v1/completions' } as const
@@ -80,10 +82,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   /** Set when the client went away; the attempt is abandoned. */
   clientGone = false
   retryStatus = 0
+  /** Told when the first byte arrives (the kv policy ends the request's prefill load then). */
+  readonly policy: Policy
+  readonly worker: Worker
+  readonly route: RouteRequest
   settle: ((err: Error | null) => void) | null = null
   private readonly onDrain: () => void
 
-  constructor (res: ServerResponse, requestId: string, started: number, stream: boolean, mm: ModelMetrics, retryStatuses: boolean) {
+  constructor (res: ServerResponse, requestId: string, started: number, stream: boolean, mm: ModelMetrics, retryStatuses: boolean, policy: Policy, worker: Worker, route: RouteRequest) {
+    this.policy = policy
+    this.worker = worker
+    this.route = route
     this.res = res
     this.requestId = requestId
     this.started = started
@@ -128,6 +137,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.sentHead = true
       this.ttftMs = now - this.started
       this.mm.ttft.observe(this.ttftMs / 1000)
+      if (this.policy.onFirstToken !== undefined) this.policy.onFirstToken(this.worker, this.route)
     } else if (this.stream) {
       this.mm.itl.observe((now - this.last) / 1000)
     }
@@ -167,9 +177,11 @@ class Exchange implements Dispatcher.DispatchHandler {
 export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, parsed: ParsedRequest, model: string, rawBody: Buffer | string, requestId: string, started: number, abort: AbortController): Promise<ProxyOutcome> {
   const cfg = ctx.config
   const tokens = tokenEstimate(parsed)
-  const route: RouteRequest = { model, body: parsed.body, text: null, tokens: null, headers: req.headers, tokenEstimate: tokens, excluded: null }
+  const route: RouteRequest = { model, body: parsed.body, text: null, tokens: null, headers: req.headers, tokenEstimate: tokens, excluded: null, policyPrefill: 0, policyBlocks: 0 }
   // Text and tokens cost CPU per request: computed only for the policies that read them.
-  if (ctx.routers.get(model)?.policy.needs === 'text') route.text = promptText(parsed)
+  const needs = ctx.routers.get(model)?.policy.needs
+  if (needs === 'text') route.text = promptText(parsed)
+  else if (needs === 'tokens') route.tokens = promptTokens(parsed, ctx.tokenizers.get(model) ?? builtinTokenizer())
   const bodyRewritten = typeof rawBody === 'string'
   const metrics = ctx.metrics
   const mm = metrics.forModel(model)
@@ -183,18 +195,21 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
     while (attempt < cfg.retry_attempts) {
       attempt++
       const router = ctx.routers.get(model)
-      const worker = router === undefined ? null : router.policy.select(router.workers, route)
-      if (worker === null) return { status: 0, worker: null, attempts: attempt, ttftMs: null, error: lastError ?? noWorker(model) }
+      const policy = router?.policy ?? null
+      const worker = policy === null ? null : policy.select(router!.workers, route)
+      if (worker === null || policy === null) return { status: 0, worker: null, attempts: attempt, ttftMs: null, error: lastError ?? noWorker(model) }
       const up = httpUpstreamFor(worker, ctx.transport)
       const headers = upstreamHeaders(req.rawHeaders, requestId, cfg.api_key !== null, worker.apiKey, bodyRewritten)
-      const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, attempt < cfg.retry_attempts)
+      const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, attempt < cfg.retry_attempts, policy, worker, route)
       current = ex
       addLoad(worker, tokens)
+      policy.onRouted?.(worker, route)
       let err: Error | null
       try {
         err = await ex.run(up, path, headers, rawBody)
       } finally {
         removeLoad(worker, tokens)
+        policy.onFinished?.(worker, route)
       }
       if (err === null) return { status: ex.status, worker, attempts: attempt, ttftMs: ex.ttftMs, error: null }
       if (abort.signal.aborted) return { status: 499, worker, attempts: attempt, ttftMs: ex.ttftMs, error: null }

@@ -30,7 +30,21 @@ export function addWorker (ctx: GatewayContext, spec: WorkerSpec): { worker: Wor
     staticModels: spec.model !== null
   })
   ctx.log.info({ worker: worker.id, url: worker.url, model: spec.model }, 'worker added')
-  return { worker, ready: ctx.health.register(worker) }
+  return { worker, ready: ctx.health.register(worker).then(() => attachKvEvents(ctx, worker, spec)) }
+}
+
+/** The mock engine's block size; vLLM's is 16 (give `block_size` for such workers). */
+export const DEFAULT_BLOCK_SIZE = 64
+
+/** Subscribes to the worker's KV events (in-process engine, or its ZMQ endpoint) once its models are known. */
+function attachKvEvents (ctx: GatewayContext, worker: Worker, spec: WorkerSpec): void {
+  if (worker.state === 'removed') return
+  const engine = ctx.engines.get(worker.id)
+  const blockSize = spec.block_size ?? DEFAULT_BLOCK_SIZE
+  for (const model of worker.models) {
+    if (engine !== undefined) ctx.plane.attachInProcess(model, worker.id, engine, blockSize)
+    else if (spec.kv_events !== null) ctx.plane.attachZmq(model, worker.id, spec.kv_events, spec.kv_replay, blockSize)
+  }
 }
 
 /** GET /workers, GET|DELETE /workers/{id}, POST /workers. */

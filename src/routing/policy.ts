@@ -8,12 +8,15 @@ export interface RouteRequest {
   readonly body: Record<string, unknown>
   /** Prompt text (completions) or the role-tagged message contents (chat); set when the policy `needs` it. */
   text: string | null
-  readonly tokens: Uint32Array | null
+  tokens: Uint32Array | null
   readonly headers: IncomingHttpHeaders
   /** Estimated tokens this request adds to a worker's load (prompt estimate + max_tokens). */
   readonly tokenEstimate: number
   /** Workers this request already failed on (retries); null on the first attempt. */
   excluded: Worker[] | null
+  /** Load a stateful policy (kv) charged at select(), to release in its hooks; 0 otherwise. */
+  policyPrefill: number
+  policyBlocks: number
 }
 
 /** What a policy needs the frontend to compute before `select()`; the frontend skips the rest. */
@@ -23,6 +26,12 @@ export interface Policy extends RouterPolicy {
   readonly needs: PolicyNeeds
   /** Picks a worker from `workers` (the router's current list), or null when none can take it. */
   select (workers: readonly Worker[], req: RouteRequest): Worker | null
+  /** The request was sent to `worker` (after select, once per attempt). */
+  onRouted? (worker: Worker, req: RouteRequest): void
+  /** The first byte of the answer arrived (prefill is over). */
+  onFirstToken? (worker: Worker, req: RouteRequest): void
+  /** The attempt ended, however it ended. */
+  onFinished? (worker: Worker, req: RouteRequest): void
 }
 
 export function isExcluded (req: RouteRequest, w: Worker): boolean {

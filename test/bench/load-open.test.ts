@@ -83,7 +83,7 @@ test('a Mooncake trace is replayed at its times ÷ speed-up, cut by start and co
     if (!r.generator.behindSchedule) assert.ok(r.records.every((x) => x.lagMs! < 10))
     const sent = r.records.map((x) => x.startMs)
     const offsets = server.arrivals.map((a, k) => a.atMs - sent[k]!).sort((a, b) => a - b)
-    assert.ok(offsets[offsets.length - 1]! - offsets[0]! < 15, `server arrivals follow the sends: offsets ${offsets.map((o) => o.toFixed(1)).join(' ')}`)
+    assert.ok(offsets[offsets.length - 1]! - offsets[0]! < 50, `server arrivals follow the sends: offsets ${offsets.map((o) => o.toFixed(1)).join(' ')}`)
     for (const a of server.arrivals) {
       assert.equal(a.body.max_tokens, 3)
       assert.equal(a.promptIds.length, 1100)

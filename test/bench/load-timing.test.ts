@@ -20,9 +20,9 @@ test('latencies measured against a server with known timing: TTFT 50 ms, 10 ms b
         // Against the server's own clock (same process, same performance.now()): the client's TTFT
         // starts before the request arrives and ends after the chunk is written, by little.
         const serverTtft = a.writes[0]! - a.atMs
-        assert.ok(rec.ttftMs! >= serverTtft - 0.5 && rec.ttftMs! - serverTtft < 10, `${endpoint} #${k} TTFT ${rec.ttftMs!.toFixed(1)} vs server ${serverTtft.toFixed(1)}`)
+        assert.ok(rec.ttftMs! >= serverTtft - 0.5 && rec.ttftMs! - serverTtft < 30, `${endpoint} #${k} TTFT ${rec.ttftMs!.toFixed(1)} vs server ${serverTtft.toFixed(1)}`)
         const serverItl = (a.writes[19]! - a.writes[0]!) / 19
-        assert.ok(Math.abs(rec.itlMeanMs! - serverItl) < 1.5, `${endpoint} #${k} ITL ${rec.itlMeanMs!.toFixed(2)} vs server ${serverItl.toFixed(2)}`)
+        assert.ok(Math.abs(rec.itlMeanMs! - serverItl) < 3, `${endpoint} #${k} ITL ${rec.itlMeanMs!.toFixed(2)} vs server ${serverItl.toFixed(2)}`)
         assert.ok(Math.abs(rec.tpotMs! - (rec.e2eMs - rec.ttftMs!) / 19) < 1e-9)
         assert.equal(rec.contentChunks, 20, 'the role-only first chunk is not a token')
         assert.equal(rec.outputTokens, 20)
