@@ -6,6 +6,7 @@ const SCENARIOS: Record<string, { about: string, load: () => Promise<{ main: (ar
   selection: { about: 'ns and bytes per routing decision vs worker count, with and without registry churn', load: () => import('./selection.js') },
   'kv-index': { about: 'KV block events applied per second and lookup latency vs prompt length and worker count', load: () => import('./kv-index.js') },
   mocker: { about: 'one mock engine at full speed, c=256, ISL/OSL 1024/1024: direct vs through the gateway, CPU per request', load: () => import('./mocker.js') },
+  proxy: { about: 'gateway vs direct vs nginx vs a bare Node proxy: req/s, p50/p99, CPU ms per request', load: () => import('./proxy.js') }
 }
 
 async function main (): Promise<void> {

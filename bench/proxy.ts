@@ -1,0 +1,540 @@
+/**
+ * `proxy`: what the gateway costs on the request path, side by side in one run with
+ *   - direct: wrk straight to upstream A only (no proxy; the latency floor for json; for streams
+ *     one upstream alone is the bottleneck, so it is no floor there),
+ *   - nginx: Debian's nginx, one worker, upstream keepalive, proxy_buffering off (installed with
+ *     apt-get when missing and we are root; otherwise skipped, and the run says so),
+ *   - bare: a bare Node proxy (node:http + undici Pool.dispatch per upstream, round robin, bytes
+ *     through; bench/lib/bare-proxy.ts),
+ *   - gateway: `switchyard serve` with default settings (log level info, stdout to /dev/null),
+ *   - gateway-warn: the same with `--log-level warn`,
+ * all in front of the same two fast OpenAI-protocol upstreams (each its own process).
+ *
+ * Load: wrk, one thread, POST /v1/chat/completions; modes json (non-streaming, max_tokens 16),
+ * stream16 and stream256 (SSE, 16 / 256 chunks); concurrency 64 and 256. Each cell runs
+ * `--duration` seconds (stream256 twice that), after a `--warmup` run the first time; `--rounds`
+ * rounds, the order of targets rotating every round; the table quotes medians over rounds and
+ * the ratios are the median of per-round ratios (cells of one round are seconds apart, so the
+ * drift of a shared machine cancels).
+ *
+ * CPU per request: the proxy process's utime + stime (/proc/<pid>/stat; nginx: master and worker
+ * summed) over a window inside the wrk run (0.5 s after its start to 0.5 s before its end, so
+ * connection set-up and the requests cut off at the end do not count), divided by the work the
+ * two upstreams report over the same window (GET /stats): completions for json; for streams,
+ * chunks sent ÷ chunks per request (at c=256 a window holds few whole 256-token streams but
+ * thousands of chunks). `--json FILE` also keeps wrk's own whole-run figure per cell as a
+ * cross-check. Every target's answers are checked (status, body, stream shape, both upstreams
+ * used) before anything is measured.
+ */
+import { spawnSync, type ChildProcess } from 'node:child_process'
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { cpuMs, freePort, start, waitForPort, type Proc } from './lib/proc.js'
+import { recordFigures } from './lib/docs.js'
+import { fmt, machine, median, table } from './lib/table.js'
+import { hasCommand, runWrk, writePostScript, type WrkResult } from './lib/wrk.js'
+
+/** `long`: runs twice `--duration` (a request takes seconds at c=256; short runs undercount). */
+const MODES = {
+  json: { stream: false, tokens: 16, long: false },
+  stream16: { stream: true, tokens: 16, long: false },
+  stream256: { stream: true, tokens: 256, long: true }
+} as const
+type Mode = keyof typeof MODES
+
+const TARGETS = ['direct', 'nginx', 'bare', 'gateway', 'gateway-warn'] as const
+type TargetName = typeof TARGETS[number]
+const LABELS: Record<TargetName, string> = {
+  direct: 'direct (upstream A only)',
+  nginx: 'nginx',
+  bare: 'bare Node proxy',
+  gateway: 'switchyard',
+  'gateway-warn': 'switchyard --log-level warn'
+}
+
+const PATH = '/v1/chat/completions'
+const MODEL = 'm'
+
+interface Target {
+  name: TargetName
+  url: string
+  proc: Proc | null
+  /** Processes whose CPU is the proxy's (empty for direct). */
+  pids: number[]
+}
+
+interface Cell {
+  round: number
+  target: TargetName
+  mode: Mode
+  conc: number
+  rps: number
+  p50Ms: number
+  p99Ms: number
+  requests: number
+  non2xx: number
+  socketErrors: number
+  /**
+   * CPU ms per request over the measuring window (NaN for direct): per completion for json; for
+   * streams, per token the upstreams sent times the tokens of a request (a window holds few
+   * whole streams at c=256, but thousands of tokens).
+   */
+  cpuMsPerReq: number
+  /** CPU ms over wrk's whole run / wrk's count, the cross-check. */
+  cpuMsPerReqWrk: number
+  /** Requests (for streams: tokens / tokens per request) per second over the window. */
+  windowRps: number
+  /** Requests the upstreams received over the window, and upstream A's share (round robin: ~0.5). */
+  startedInWindow: number
+  shareA: number
+}
+
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, Math.max(0, ms)))
+
+function bodyFor (mode: Mode): string {
+  const m = MODES[mode]
+  return JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Hello, how are you?' }], max_tokens: m.tokens, stream: m.stream })
+}
+
+/** Child pids of `pid` (nginx's workers), from /proc. */
+function childrenOf (pid: number): number[] {
+  try {
+    const s = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()
+    if (s !== '') return s.split(/\s+/).map(Number)
+  } catch { /* kernel without CONFIG_PROC_CHILDREN: scan */ }
+  const out: number[] = []
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8')
+      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === pid) out.push(Number(d))
+    } catch { /* gone */ }
+  }
+  return out
+}
+
+function alive (pid: number): boolean {
+  try { process.kill(pid, 0); return true } catch { return false }
+}
+
+function cpuOf (pids: number[]): number {
+  let s = 0
+  for (const p of pids) s += cpuMs(p)
+  return s
+}
+
+/** Finds `cmd`, installing Debian's `pkg` with apt-get when missing, allowed and root. */
+function ensureCommand (cmd: string, pkg: string, versionArgs: string[], install: boolean): string | null {
+  for (const c of [cmd, `/usr/sbin/${cmd}`, `/usr/bin/${cmd}`]) if (hasCommand(c, versionArgs)) return c
+  if (!install || process.getuid?.() !== 0 || !hasCommand('apt-get', ['--version'])) return null
+  process.stderr.write(`${cmd} is missing: apt-get install -y ${pkg} ...\n`)
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
+  const apt = (args: string[]): number | null => spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env }).status
+  if (apt(['install', '-y', '--no-install-recommends', pkg]) !== 0) {
+    apt(['update'])
+    apt(['install', '-y', '--no-install-recommends', pkg])
+  }
+  for (const c of [cmd, `/usr/sbin/${cmd}`, `/usr/bin/${cmd}`]) if (hasCommand(c, versionArgs)) return c
+  return null
+}
+
+function nginxConfig (dir: string, port: number, upstreams: number[]): string {
+  return `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+worker_rlimit_nofile 65535;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 65s;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  upstream switchyard_bench {
+${upstreams.map(p => `    server 127.0.0.1:${p};`).join('\n')}
+    keepalive 512;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+  }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://switchyard_bench;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+`
+}
+
+async function post (url: string, mode: Mode): Promise<{ status: number, type: string, text: string }> {
+  const r = await fetch(url + PATH, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodyFor(mode) })
+  return { status: r.status, type: r.headers.get('content-type') ?? '', text: await r.text() }
+}
+
+/** Throws unless the answer is the upstream's, whole: JSON completion or N chunks then [DONE]. */
+function checkAnswer (name: string, mode: Mode, a: { status: number, type: string, text: string }): void {
+  const n = MODES[mode].tokens
+  const want = 'tok '.repeat(n)
+  const fail = (why: string): never => { throw new Error(`${name} ${mode}: ${why}\nstatus ${a.status} ${a.type}\n${a.text.slice(0, 500)}`) }
+  if (a.status !== 200) fail('status is not 200')
+  if (!MODES[mode].stream) {
+    if (!a.type.startsWith('application/json')) fail('content-type is not application/json')
+    const doc = JSON.parse(a.text) as { object?: string, choices?: Array<{ message?: { content?: string } }> }
+    if (doc.object !== 'chat.completion' || doc.choices?.[0]?.message?.content !== want) fail('not the expected chat.completion')
+    return
+  }
+  if (!a.type.startsWith('text/event-stream')) fail('content-type is not text/event-stream')
+  if (!a.text.endsWith('\n\n')) fail('the stream does not end with a blank line')
+  const events = a.text.slice(0, -2).split('\n\n')
+  if (events.length !== n + 1 || events[n] !== 'data: [DONE]') fail(`expected ${n} chunks then [DONE], got ${events.length} events`)
+  let text = ''
+  for (let i = 0; i < n; i++) {
+    const ev = events[i]!
+    if (!ev.startsWith('data: ')) fail(`event ${i} is not a data line`)
+    const doc = JSON.parse(ev.slice(6)) as { object?: string, choices?: Array<{ delta?: { content?: string } }> }
+    if (doc.object !== 'chat.completion.chunk') fail(`event ${i} is not a chat.completion.chunk`)
+    text += doc.choices?.[0]?.delta?.content ?? ''
+  }
+  if (text !== want) fail('the chunks do not add up to the expected content')
+}
+
+interface UpStats { started: number, done: number, chunks: number }
+
+async function upstreamStats (ports: number[]): Promise<UpStats[]> {
+  return await Promise.all(ports.map(async p => {
+    const r = await fetch(`http://127.0.0.1:${p}/stats`)
+    return (await r.json()) as UpStats
+  }))
+}
+
+async function upstreamDone (ports: number[]): Promise<number[]> {
+  return (await upstreamStats(ports)).map(s => s.done)
+}
+
+async function verify (t: Target, upPorts: number[]): Promise<void> {
+  // The gateway listens before its workers are registered: wait for the first good answer.
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    let a: Awaited<ReturnType<typeof post>> | null = null
+    try { a = await post(t.url, 'json') } catch (err) { if (Date.now() > deadline) throw err }
+    if (a !== null && (a.status === 200 || Date.now() > deadline)) { checkAnswer(t.name, 'json', a); break }
+    await sleep(100)
+  }
+  for (const mode of Object.keys(MODES) as Mode[]) checkAnswer(t.name, mode, await post(t.url, mode))
+  const before = await upstreamDone(upPorts)
+  for (let i = 0; i < 4; i++) checkAnswer(t.name, 'json', await post(t.url, 'json'))
+  const after = await upstreamDone(upPorts)
+  const dA = after[0]! - before[0]!
+  const dB = after[1]! - before[1]!
+  if (t.name === 'direct' ? dA !== 4 || dB !== 0 : dA < 1 || dB < 1 || dA + dB !== 4) {
+    throw new Error(`${t.name}: 4 requests reached upstream A ${dA} times and B ${dB} times (expected ${t.name === 'direct' ? 'A only' : 'both'})`)
+  }
+}
+
+export async function main (argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      duration: { type: 'string', default: '3' },
+      warmup: { type: 'string', default: '1' },
+      rounds: { type: 'string', default: '3' },
+      modes: { type: 'string', default: Object.keys(MODES).join(',') },
+      concurrency: { type: 'string', default: '64,256' },
+      targets: { type: 'string', default: TARGETS.join(',') },
+      json: { type: 'string' },
+      'no-install': { type: 'boolean', default: false },
+      'cpu-prof': { type: 'string' },
+      'no-record': { type: 'boolean', default: false },
+      pin: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false }
+    }
+  })
+  if (values.help) {
+    console.log(`npm run bench -- proxy [--duration S=3] [--warmup S=1] [--rounds N=3] [--modes ${Object.keys(MODES).join(',')}]
+  [--concurrency 64,256] [--targets ${TARGETS.join(',')}] [--json FILE] [--no-install]
+  [--cpu-prof DIR (the gateways run under node --cpu-prof)] [--pin (proxy alone on the last CPU, the rest on the others)]`)
+    return
+  }
+  const durationS = Number(values.duration)
+  const warmupS = Number(values.warmup)
+  const rounds = Number(values.rounds)
+  const modes = values.modes.split(',') as Mode[]
+  const concs = values.concurrency.split(',').map(Number)
+  let names = values.targets.split(',') as TargetName[]
+  for (const m of modes) if (!(m in MODES)) throw new Error(`unknown mode '${m}'; modes: ${Object.keys(MODES).join(', ')}`)
+  for (const n of names) if (!TARGETS.includes(n)) throw new Error(`unknown target '${n}'; targets: ${TARGETS.join(', ')}`)
+  if (!Number.isInteger(durationS) || durationS < 1 || !Number.isInteger(warmupS) || warmupS < 0 || !(rounds >= 1) || concs.some(c => !(c >= 1))) throw new Error('--duration and --warmup are whole seconds (wrk takes no fractions; --warmup 0 skips it); --rounds and --concurrency are positive')
+
+  const procs: Proc[] = []
+  const strays: number[] = [] // nginx workers: killed by pid if the master leaves them behind
+  let wrk: ChildProcess | null = null
+  const dir = mkdtempSync(join(tmpdir(), 'swy-bench-proxy-'))
+  chmodSync(dir, 0o755) // nginx workers run as nobody when the master is root
+  let cleaned: Promise<void> | null = null
+  const cleanup = (): Promise<void> => {
+    cleaned ??= (async () => {
+      wrk?.kill('SIGKILL')
+      await Promise.all(procs.map(p => p.stop()))
+      for (const pid of strays) if (alive(pid)) process.kill(pid, 'SIGKILL')
+      rmSync(dir, { recursive: true, force: true })
+    })()
+    return cleaned
+  }
+  const onExit = (): void => {
+    // Last resort (an exception escaped or exit() was called): nothing may outlive the run.
+    wrk?.kill('SIGKILL')
+    for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
+    for (const pid of strays) if (alive(pid)) { try { process.kill(pid, 'SIGKILL') } catch { /* gone */ } }
+    rmSync(dir, { recursive: true, force: true })
+  }
+  let interrupted = false
+  const onSignal = (sig: NodeJS.Signals): void => {
+    interrupted = true
+    process.stderr.write(`\n${sig}: stopping everything\n`)
+    void cleanup().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143))
+  }
+  process.on('exit', onExit)
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
+  const notes: string[] = []
+  try {
+    if (ensureCommand('wrk', 'wrk', ['-v'], !values['no-install']) === null) {
+      throw new Error('wrk is not installed (Debian: apt-get install wrk); run as root to let the benchmark install it')
+    }
+    let nginx: string | null = null
+    if (names.includes('nginx')) {
+      nginx = ensureCommand('nginx', 'nginx', ['-v'], !values['no-install'])
+      if (nginx === null) {
+        process.stderr.write('nginx: skipped (not installed)\n')
+        notes.push('nginx: skipped (not installed; the benchmark installs Debian\'s nginx when run as root)')
+        names = names.filter(n => n !== 'nginx')
+      }
+    }
+
+    const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url))
+    // --pin: the proxy alone on the last CPU, upstreams and wrk on the others (taskset).
+    const ncpu = cpus().length
+    const pin = values.pin && ncpu >= 2 && hasCommand('taskset', ['-V'])
+    if (values.pin && !pin) notes.push('--pin ignored (needs 2 CPUs and taskset)')
+    const proxyCpus = String(ncpu - 1)
+    const restCpus = ncpu === 2 ? '0' : `0-${ncpu - 2}`
+    const pinned = (cpuList: string, cmd: string, args: string[]): [string, string[]] => pin ? ['taskset', ['-c', cpuList, cmd, ...args]] : [cmd, args]
+    const startOn = (cpuList: string, cmd: string, args: string[]): Proc => start(...pinned(cpuList, cmd, args))
+    const upPorts = [await freePort(), await freePort()]
+    for (const p of upPorts) procs.push(startOn(restCpus, process.execPath, [here('./lib/fast-upstream.js'), String(p), MODEL]))
+    await Promise.all(upPorts.map(p => waitForPort(p)))
+    const upUrls = upPorts.map(p => `http://127.0.0.1:${p}`)
+
+    const targets: Target[] = []
+    for (const name of names) {
+      if (name === 'direct') { targets.push({ name, url: upUrls[0]!, proc: null, pids: [] }); continue }
+      const port = await freePort()
+      let proc: Proc
+      if (name === 'nginx') {
+        writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port, upPorts))
+        proc = startOn(proxyCpus, nginx!, ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')])
+      } else if (name === 'bare') {
+        proc = startOn(proxyCpus, process.execPath, [here('./lib/bare-proxy.js'), String(port), ...upUrls])
+      } else {
+        const nodeArgs = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], '--cpu-prof-name', `${name}.cpuprofile`]
+        proc = startOn(proxyCpus, process.execPath, [...nodeArgs, here('../src/cli/main.js'), 'serve', '--port', String(port), ...upUrls.flatMap(u => ['--worker', `${MODEL}=${u}`]), '--log-level', name === 'gateway' ? 'info' : 'warn'])
+      }
+      procs.push(proc)
+      await waitForPort(port)
+      const pids = [proc.child.pid!]
+      if (name === 'nginx') {
+        for (let i = 0; i < 50 && childrenOf(pids[0]!).length === 0; i++) await sleep(50)
+        const workers = childrenOf(pids[0]!)
+        if (workers.length === 0) throw new Error(`nginx started no worker; see ${join(dir, 'error.log')}`)
+        pids.push(...workers)
+        strays.push(...workers)
+      }
+      targets.push({ name, url: `http://127.0.0.1:${port}`, proc, pids })
+    }
+
+    process.stderr.write(`checking answers of ${targets.map(t => t.name).join(', ')} ...\n`)
+    for (const t of targets) await verify(t, upPorts)
+
+    const scripts = Object.fromEntries(modes.map(m => [m, writePostScript(dir, m, bodyFor(m))])) as Record<Mode, string>
+    const cells: Cell[] = []
+    const total = rounds * modes.length * concs.length * targets.length
+    const est = Math.round(rounds * modes.reduce((a, m) => a + (MODES[m].long ? 2 : 1), 0) * concs.length * targets.length * (durationS + 0.3) + modes.length * concs.length * targets.length * (warmupS + 0.3))
+    process.stderr.write(`proxy: ${targets.length} targets x ${modes.length} modes x ${concs.length} concurrencies x ${rounds} rounds, ${durationS} s each (+${warmupS} s warm-up the first time): about ${Math.ceil(est / 60)} min\n`)
+    let k = 0
+
+    const measure = async (t: Target, mode: Mode, conc: number, secs: number, windowed: boolean): Promise<{ w: WrkResult, cpuWindow: number, cpuWhole: number, units: number, startedWindow: number[], windowMs: number }> => {
+      if (t.proc !== null && (t.proc.child.exitCode !== null || t.proc.child.signalCode !== null)) throw new Error(`${t.name} exited (${t.proc.child.exitCode ?? t.proc.child.signalCode})`)
+      const cpu0 = cpuOf(t.pids)
+      const run = runWrk({ url: t.url + PATH, script: scripts[mode], connections: conc, durationS: secs, cpus: pin ? restCpus : null })
+      wrk = run.child
+      const t0 = performance.now()
+      let cpuWindow = NaN
+      let units = NaN
+      let startedWindow = [NaN, NaN]
+      let windowMs = NaN
+      if (windowed) {
+        const sample = async (): Promise<{ cpu: number, st: UpStats[], at: number }> => {
+          const c0 = cpuOf(t.pids)
+          const at0 = performance.now()
+          const st = await upstreamStats(upPorts)
+          return { cpu: (c0 + cpuOf(t.pids)) / 2, st, at: (at0 + performance.now()) / 2 }
+        }
+        const marginMs = Math.min(500, secs * 150)
+        await sleep(t0 + marginMs - performance.now())
+        const a = await sample()
+        await sleep(t0 + secs * 1000 - marginMs - performance.now())
+        const b = await sample()
+        cpuWindow = b.cpu - a.cpu
+        const delta = (k: keyof UpStats): number => b.st[0]![k] - a.st[0]![k] + b.st[1]![k] - a.st[1]![k]
+        units = MODES[mode].stream ? delta('chunks') / MODES[mode].tokens : delta('done')
+        startedWindow = [b.st[0]!.started - a.st[0]!.started, b.st[1]!.started - a.st[1]!.started]
+        windowMs = b.at - a.at
+      }
+      const w = await run.result
+      wrk = null
+      return { w, cpuWindow, cpuWhole: cpuOf(t.pids) - cpu0, units, startedWindow, windowMs }
+    }
+
+    for (let round = 0; round < rounds; round++) {
+      for (const mode of modes) {
+        for (const conc of concs) {
+          for (let j = 0; j < targets.length; j++) {
+            const t = targets[(j + round) % targets.length]!
+            k++
+            process.stderr.write(`[${k}/${total}] round ${round + 1} ${t.name} ${mode} c=${conc} ... `)
+            if (round === 0 && warmupS > 0) {
+              const wu = await measure(t, mode, conc, warmupS, false)
+              if (wu.w.non2xx + wu.w.socketErrors > 0) process.stderr.write(`(warm-up: ${wu.w.non2xx} non-2xx, ${wu.w.socketErrors} socket errors) `)
+            }
+            const m = await measure(t, mode, conc, MODES[mode].long ? 2 * durationS : durationS, true)
+            const cell: Cell = {
+              round,
+              target: t.name,
+              mode,
+              conc,
+              rps: m.w.rps,
+              p50Ms: m.w.p50Ms,
+              p99Ms: m.w.p99Ms,
+              requests: m.w.requests,
+              non2xx: m.w.non2xx,
+              socketErrors: m.w.socketErrors,
+              cpuMsPerReq: t.pids.length === 0 || !(m.units >= 1) ? NaN : m.cpuWindow / m.units,
+              cpuMsPerReqWrk: t.pids.length === 0 ? NaN : m.cpuWhole / m.w.requests,
+              windowRps: m.units / (m.windowMs / 1000),
+              startedInWindow: m.startedWindow[0]! + m.startedWindow[1]!,
+              shareA: m.startedWindow[0]! / (m.startedWindow[0]! + m.startedWindow[1]!)
+            }
+            cells.push(cell)
+            const errs = cell.non2xx + cell.socketErrors
+            process.stderr.write(`${Math.round(cell.rps)} req/s, p50 ${cell.p50Ms.toFixed(2)} ms, cpu ${Number.isNaN(cell.cpuMsPerReq) ? '-' : cell.cpuMsPerReq.toFixed(3) + ' ms/req'}${errs > 0 ? `, ${cell.non2xx} NON-2XX, ${cell.socketErrors} SOCKET ERRORS` : ''}\n`)
+          }
+        }
+      }
+    }
+
+    // Report: printed, and kept for docs/BENCHMARKS.md.
+    let report = ''
+    const say = (text: string): void => { console.log(text); report += text + '\n' }
+    say(`\nproxy — ${await machine()}`)
+    say(`command: npm run bench -- proxy${argv.length > 0 ? ' ' + argv.join(' ') : ''}`)
+    say(`wrk -t1 POST ${PATH}, ${durationS} s per cell (stream256 ${2 * durationS} s), median of ${rounds} round${rounds > 1 ? 's' : ''}; two fast upstreams (own processes)`)
+    say(`CPU = proxy process${names.includes('nginx') ? ' (nginx: master + worker)' : ''} utime+stime over the middle of each run ÷ completions (streams: ÷ tokens sent / tokens per request)\n`)
+    for (const n of notes) say(n)
+    const pick = (t: TargetName, mode: Mode, conc: number): Cell[] => cells.filter(c => c.target === t && c.mode === mode && c.conc === conc)
+    const med = (cs: Cell[], f: (c: Cell) => number): number => {
+      const xs = cs.map(f).filter(Number.isFinite)
+      return xs.length === 0 ? NaN : median(xs)
+    }
+    const headers = ['target', 'mode', 'conc', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU ms/req', rounds > 1 ? 'CPU range' : '', 'CPU µs/token', 'errors'].filter(h => h !== '')
+    const rows: Array<Array<string | number>> = []
+    for (const mode of modes) {
+      for (const conc of concs) {
+        for (const t of targets) {
+          const cs = pick(t.name, mode, conc)
+          const cpu = med(cs, c => c.cpuMsPerReq)
+          const ok = cs.map(c => c.cpuMsPerReq).filter(Number.isFinite)
+          const lo = Math.min(...ok)
+          const hi = Math.max(...ok)
+          const range = Number.isNaN(cpu) ? '-' : `±${Math.round((hi - lo) / 2 / cpu * 100)}%`
+          const errs = cs.reduce((a, c) => a + c.non2xx + c.socketErrors, 0)
+          const row: Array<string | number> = [LABELS[t.name], mode, String(conc), Math.round(med(cs, c => c.rps)), med(cs, c => c.p50Ms), med(cs, c => c.p99Ms), cpu]
+          if (rounds > 1) row.push(range)
+          row.push(MODES[mode].stream ? cpu * 1000 / MODES[mode].tokens : NaN, String(errs))
+          rows.push(row)
+        }
+      }
+    }
+    say(table(headers, rows))
+
+    const errors = cells.reduce((a, c) => a + c.non2xx + c.socketErrors, 0)
+    if (errors > 0) say(`\nWARNING: ${errors} non-2xx responses or socket errors in total (see the errors column); the figures above are suspect`)
+    const skewed = cells.filter(c => c.target !== 'direct' && c.startedInWindow >= 100 && Math.abs(c.shareA - 0.5) > 0.1)
+    if (skewed.length > 0) say(`\nnote: ${skewed.length} runs sent more than 60% of their requests to one upstream (round robin expected ~50%)`)
+
+    const gws = targets.filter(t => t.name === 'gateway' || t.name === 'gateway-warn')
+    const json = modes.includes('json') ? concs : []
+    if (gws.length > 0 && json.length > 0) {
+      // Paired: the ratio within each round (cells minutes apart drift together on a shared
+      // machine), then the median over rounds, with the range of the per-round ratios.
+      const ratio = (a: TargetName, b: TargetName, mode: Mode, conc: number): { r: number, lo: number, hi: number } => {
+        const rs: number[] = []
+        for (let round = 0; round < rounds; round++) {
+          const x = cells.find(c => c.round === round && c.target === a && c.mode === mode && c.conc === conc)
+          const y = cells.find(c => c.round === round && c.target === b && c.mode === mode && c.conc === conc)
+          if (x !== undefined && y !== undefined && Number.isFinite(x.cpuMsPerReq / y.cpuMsPerReq)) rs.push(x.cpuMsPerReq / y.cpuMsPerReq)
+        }
+        return rs.length === 0 ? { r: NaN, lo: NaN, hi: NaN } : { r: median(rs), lo: Math.min(...rs), hi: Math.max(...rs) }
+      }
+      const show = (x: { r: number, lo: number, hi: number }, goal: number | null): string => Number.isNaN(x.r)
+        ? '-'
+        : `${fmt(x.r)}x${rounds > 1 ? ` (${fmt(x.lo)}-${fmt(x.hi)})` : ''}${goal === null ? '' : x.r <= goal ? ' PASS' : ' MISS'}`
+      say(`\ngoal (json): gateway CPU/req <= 2x nginx and <= 1.2x the bare Node proxy${rounds > 1 ? ' (median of the per-round ratios, range in brackets)' : ''}`)
+      const lines: Array<Array<string | number>> = []
+      for (const gw of gws) {
+        for (const conc of json) {
+          lines.push([LABELS[gw.name], String(conc), med(pick(gw.name, 'json', conc), c => c.cpuMsPerReq), show(ratio(gw.name, 'nginx', 'json', conc), 2), show(ratio(gw.name, 'bare', 'json', conc), 1.2)])
+        }
+      }
+      say(table(['gateway', 'conc', 'CPU ms/req', '÷ nginx (goal ≤2x)', '÷ bare (goal ≤1.2x)'], lines))
+      const streams = modes.filter(m => MODES[m].stream)
+      if (streams.length > 0) {
+        say('\nstreaming, for information: gateway CPU per request (so per token) ÷ nginx and ÷ bare')
+        const sl: Array<Array<string | number>> = []
+        for (const gw of gws) {
+          for (const mode of streams) {
+            for (const conc of concs) {
+              const g = med(pick(gw.name, mode, conc), c => c.cpuMsPerReq)
+              sl.push([LABELS[gw.name], mode, String(conc), g * 1000 / MODES[mode].tokens, show(ratio(gw.name, 'nginx', mode, conc), null), show(ratio(gw.name, 'bare', mode, conc), null)])
+            }
+          }
+        }
+        say(table(['gateway', 'mode', 'conc', 'CPU µs/token', '÷ nginx', '÷ bare'], sl))
+      }
+    }
+
+    if (values.json !== undefined) {
+      writeFileSync(values.json, JSON.stringify({ machine: await machine(), argv, durationS, warmupS, rounds, cells }, null, 2) + '\n')
+      say(`\nraw results: ${values.json}`)
+    }
+    if (values['cpu-prof'] !== undefined) say(`\ngateway CPU profiles: ${values['cpu-prof']} (written when the gateway exits)`)
+    if (values['no-record'] !== true) recordFigures('proxy', `## proxy\n\n\`\`\`\n${report.trim()}\n\`\`\``)
+  } catch (err) {
+    // Interrupted: the signal handler cleans up and exits; the wrk it killed is no error.
+    if (interrupted) await new Promise(() => {})
+    throw err
+  } finally {
+    await cleanup()
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    process.off('exit', onExit)
+  }
+}
