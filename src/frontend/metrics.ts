@@ -7,6 +7,9 @@ export interface ModelMetrics {
   ttft: { observe (v: number): void }
   itl: { observe (v: number): void }
   inflight: { inc (): void, dec (): void }
+  e2e: Record<'chat' | 'completions', { observe (v: number): void }>
+  /** requests_total children by `${endpoint} ${status}`. */
+  requests: Map<string, { inc (): void }>
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
@@ -74,9 +77,28 @@ export class GatewayMetrics {
   forModel (model: string): ModelMetrics {
     let m = this.perModel.get(model)
     if (m === undefined) {
-      m = { ttft: this.ttft.labels(model), itl: this.itl.labels(model), inflight: this.inflight.labels(model) }
+      m = {
+        ttft: this.ttft.labels(model),
+        itl: this.itl.labels(model),
+        inflight: this.inflight.labels(model),
+        e2e: { chat: this.e2e.labels(model, 'chat'), completions: this.e2e.labels(model, 'completions') },
+        requests: new Map()
+      }
       this.perModel.set(model, m)
     }
     return m
+  }
+
+  /** Counts one answered request (children cached: no label hashing per request). */
+  countRequest (model: string, endpoint: 'chat' | 'completions', status: number, seconds: number): void {
+    const m = this.forModel(model)
+    const key = `${endpoint} ${status}`
+    let c = m.requests.get(key)
+    if (c === undefined) {
+      c = this.requests.labels(model, endpoint, String(status))
+      m.requests.set(key, c)
+    }
+    c.inc()
+    m.e2e[endpoint].observe(seconds)
   }
 }

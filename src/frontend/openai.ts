@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { SwitchyardError } from '../shared/errors.js'
 import { readBody } from './body.js'
-import type { GatewayContext } from './context.js'
+import { InFlight, type GatewayContext } from './context.js'
 import { asSwitchyardError, sendError } from './errors.js'
 import { proxyRequest, requestIdOf } from './proxy.js'
 import { parseJsonBody, validateRequest, type Endpoint } from './validate.js'
@@ -25,7 +25,7 @@ function shuttingDown (): SwitchyardError {
 export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const started = performance.now()
   const requestId = requestIdOf(req)
-  const abort = new AbortController()
+  const abort = new InFlight()
   const onClose = (): void => { if (!res.writableFinished) abort.abort() }
   res.on('close', onClose)
   ctx.active.add(abort)
@@ -48,8 +48,9 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
       parsed.body.model = model
       body = JSON.stringify(parsed.body)
     } else {
+      // Unknown names stay out of the metric labels (`-`): clients must not grow their cardinality.
+      if (snap.workersFor(parsed.model) === null) throw modelNotFound(parsed.model, snap.modelNames)
       model = parsed.model
-      if (snap.workersFor(model) === null) throw modelNotFound(model, snap.modelNames)
     }
     inflight = ctx.metrics.forModel(model).inflight
     inflight.inc()
@@ -62,7 +63,7 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
       sendError(res, out.error, requestId)
     } else status = out.status
   } catch (err) {
-    if (abort.signal.aborted) status = 499
+    if (abort.aborted) status = 499
     else {
       const e = asSwitchyardError(err)
       status = e.status
@@ -74,8 +75,7 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
     ctx.active.delete(abort)
     if (inflight !== null) inflight.dec()
     const ms = performance.now() - started
-    ctx.metrics.requests.inc({ model, endpoint, status })
-    ctx.metrics.e2e.observe({ model, endpoint }, ms / 1000)
+    ctx.metrics.countRequest(model, endpoint, status, ms / 1000)
     ctx.log.info({ rid: requestId, model, worker, status, ms: Math.round(ms * 10) / 10, ttft_ms: ttftMs === null ? null : Math.round(ttftMs * 10) / 10, attempts }, 'request')
     if (ctx.active.size === 0 && ctx.onIdle !== null) ctx.onIdle()
   }

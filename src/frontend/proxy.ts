@@ -7,7 +7,7 @@ import { builtinTokenizer } from '../tokenize/index.js'
 import { SwitchyardError } from '../shared/errors.js'
 import type { Dispatcher } from 'undici'
 import { classifyUpstreamError, httpUpstreamFor, type HttpUpstream } from '../transport/http.js'
-import type { GatewayContext } from './context.js'
+import type { GatewayContext, InFlight } from './context.js'
 import { sseErrorEvent } from './errors.js'
 import type { ModelMetrics } from './metrics.js'
 import { clientHeaders, upstreamHeaders } from './headers.js'
@@ -174,7 +174,7 @@ class Exchange implements Dispatcher.DispatchHandler {
  * different workers; after the first byte a streaming answer ends with an SSE error event.
  * The upstream body and status pass through as the worker sent them.
  */
-export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, parsed: ParsedRequest, model: string, rawBody: Buffer | string, requestId: string, started: number, abort: AbortController): Promise<ProxyOutcome> {
+export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, parsed: ParsedRequest, model: string, rawBody: Buffer | string, requestId: string, started: number, abort: InFlight): Promise<ProxyOutcome> {
   const cfg = ctx.config
   const tokens = tokenEstimate(parsed)
   const route: RouteRequest = { model, body: parsed.body, text: null, tokens: null, headers: req.headers, tokenEstimate: tokens, excluded: null, policyPrefill: 0, policyBlocks: 0 }
@@ -186,9 +186,6 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
   const metrics = ctx.metrics
   const mm = metrics.forModel(model)
   const path = PATHS[parsed.endpoint]
-  let current: Exchange | null = null
-  const onAbort = (): void => { if (current !== null) { current.clientGone = true; current.abort(new Error('client went away')) } }
-  abort.signal.addEventListener('abort', onAbort)
   let lastError: SwitchyardError | null = null
   let attempt = 0
   try {
@@ -201,7 +198,8 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
       const up = httpUpstreamFor(worker, ctx.transport)
       const headers = upstreamHeaders(req.rawHeaders, requestId, cfg.api_key !== null, worker.apiKey, bodyRewritten)
       const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, attempt < cfg.retry_attempts, policy, worker, route)
-      current = ex
+      abort.exchange = ex
+      if (abort.aborted) ex.clientGone = true
       addLoad(worker, tokens)
       policy.onRouted?.(worker, route)
       let err: Error | null
@@ -212,7 +210,7 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
         policy.onFinished?.(worker, route)
       }
       if (err === null) return { status: ex.status, worker, attempts: attempt, ttftMs: ex.ttftMs, error: null }
-      if (abort.signal.aborted) return { status: 499, worker, attempts: attempt, ttftMs: ex.ttftMs, error: null }
+      if (abort.aborted) return { status: 499, worker, attempts: attempt, ttftMs: ex.ttftMs, error: null }
       let failure: SwitchyardError
       let retryable: boolean
       if (ex.retryStatus !== 0) {
@@ -242,10 +240,10 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
       if (route.excluded === null) route.excluded = []
       route.excluded.push(worker)
       await backoff(ctx, attempt)
-      if (abort.signal.aborted) return { status: 499, worker, attempts: attempt, ttftMs: null, error: null }
+      if (abort.aborted) return { status: 499, worker, attempts: attempt, ttftMs: null, error: null }
     }
     return { status: 0, worker: null, attempts: attempt, ttftMs: null, error: lastError ?? noWorker(model) }
   } finally {
-    abort.signal.removeEventListener('abort', onAbort)
+    abort.exchange = null
   }
 }
