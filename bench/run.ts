@@ -3,6 +3,7 @@
  * needs on loopback, prints one comparison table, and tears everything down.
  */
 const SCENARIOS: Record<string, { about: string, load: () => Promise<{ main: (argv: string[]) => Promise<void> }> }> = {
+  scaling: { about: '1, 2, 4, 8 mock engines at the same per-engine concurrency through the gateway: throughput ratio, gateway CPU', load: () => import('./scaling.js') },
   selection: { about: 'ns and bytes per routing decision vs worker count, with and without registry churn', load: () => import('./selection.js') },
   'kv-index': { about: 'KV block events applied per second and lookup latency vs prompt length and worker count', load: () => import('./kv-index.js') },
   mocker: { about: 'one mock engine at full speed, c=256, ISL/OSL 1024/1024: direct vs through the gateway, CPU per request', load: () => import('./mocker.js') },

@@ -18,6 +18,7 @@ import { RouterManager } from '../src/registry/router-manager.js'
 import { createPolicy } from '../src/routing/index.js'
 import type { Policy, RouteRequest } from '../src/routing/policy.js'
 import type { Worker } from '../src/registry/worker.js'
+import { recordFigures } from './lib/docs.js'
 import { machine, median, table } from './lib/table.js'
 
 interface Cell { policy: PolicyName, workers: number, churn: boolean, selectNs: number, ns: number, bytes: number, churnEvents: number }
@@ -98,7 +99,8 @@ export async function main (argv: string[]): Promise<void> {
       workers: { type: 'string', default: '1,8,64,512,4096' },
       policies: { type: 'string', default: POLICY_NAMES.join(',') },
       batches: { type: 'string', default: '50' },
-      'batch-size': { type: 'string', default: '2000' }
+      'batch-size': { type: 'string', default: '2000' },
+      'no-record': { type: 'boolean', default: false }
     }
   })
   const sizes = values.workers.split(',').map(Number)
@@ -118,16 +120,19 @@ export async function main (argv: string[]): Promise<void> {
     }
   }
   process.stderr.write('\n')
-  console.log(`\nselection — ${await machine()}\ncommand: npm run bench -- selection ${argv.join(' ')}\n`)
-  table(['policy', 'workers', 'select ns', 'select ns churn', 'decision ns', 'decision ns churn', 'bytes/decision', 'bytes churn', 'churn events'],
+  const header = `selection — ${await machine()}\ncommand: npm run bench -- selection ${argv.join(' ')}`
+  console.log(`\n${header}\n`)
+  const t1 = table(['policy', 'workers', 'select ns', 'select ns churn', 'decision ns', 'decision ns churn', 'bytes/decision', 'bytes churn', 'churn events'],
     policies.flatMap(p => sizes.map(n => {
       const a = cells.find(c => c.policy === p && c.workers === n && !c.churn)!
       const b = cells.find(c => c.policy === p && c.workers === n && c.churn)!
       return [p, String(n), a.selectNs, b.selectNs, a.ns, b.ns, a.bytes, b.bytes, String(b.churnEvents)]
     })))
-  console.log('\nflatness (goal: 4096 / 8 workers <= 1.2x, churn / no churn ~1x); decision = select + load accounting:')
-  table(['policy', 'select 4096/8', 'select 4096/8 churn', 'decision 4096/8', 'decision 4096/8 churn', 'churn/no churn @4096'], policies.map(p => {
+  const flat = '\nflatness (goal: 4096 / 8 workers <= 1.2x, churn / no churn ~1x); decision = select + load accounting:'
+  console.log(flat)
+  const t2 = table(['policy', 'select 4096/8', 'select 4096/8 churn', 'decision 4096/8', 'decision 4096/8 churn', 'churn/no churn @4096'], policies.map(p => {
     const at = (n: number, churn: boolean, k: 'ns' | 'selectNs'): number => cells.find(c => c.policy === p && c.workers === n && c.churn === churn)?.[k] ?? NaN
     return [p, at(4096, false, 'selectNs') / at(8, false, 'selectNs'), at(4096, true, 'selectNs') / at(8, true, 'selectNs'), at(4096, false, 'ns') / at(8, false, 'ns'), at(4096, true, 'ns') / at(8, true, 'ns'), at(4096, true, 'ns') / at(4096, false, 'ns')]
   }))
+  if (!values['no-record']) recordFigures('selection', `## selection\n\n${header.replace('\n', '\n\n')}\n\n${t1}\n${flat}\n\n${t2}`)
 }
