@@ -444,6 +444,7 @@ export async function main (argv: string[]): Promise<void> {
     // Report: printed, and kept for docs/BENCHMARKS.md.
     let report = ''
     const say = (text: string): void => { console.log(text); report += text + '\n' }
+    const keep = (text: string): void => { report += text + '\n' } // table() prints already
     say(`\nproxy — ${await machine()}`)
     say(`command: npm run bench -- proxy${argv.length > 0 ? ' ' + argv.join(' ') : ''}`)
     say(`wrk -t1 POST ${PATH}, ${durationS} s per cell (stream256 ${2 * durationS} s), median of ${rounds} round${rounds > 1 ? 's' : ''}; two fast upstreams (own processes)`)
@@ -473,7 +474,7 @@ export async function main (argv: string[]): Promise<void> {
         }
       }
     }
-    say(table(headers, rows))
+    keep(table(headers, rows))
 
     const errors = cells.reduce((a, c) => a + c.non2xx + c.socketErrors, 0)
     if (errors > 0) say(`\nWARNING: ${errors} non-2xx responses or socket errors in total (see the errors column); the figures above are suspect`)
@@ -504,7 +505,7 @@ export async function main (argv: string[]): Promise<void> {
           lines.push([LABELS[gw.name], String(conc), med(pick(gw.name, 'json', conc), c => c.cpuMsPerReq), show(ratio(gw.name, 'nginx', 'json', conc), 2), show(ratio(gw.name, 'bare', 'json', conc), 1.2)])
         }
       }
-      say(table(['gateway', 'conc', 'CPU ms/req', '÷ nginx (goal ≤2x)', '÷ bare (goal ≤1.2x)'], lines))
+      keep(table(['gateway', 'conc', 'CPU ms/req', '÷ nginx (goal ≤2x)', '÷ bare (goal ≤1.2x)'], lines))
       const streams = modes.filter(m => MODES[m].stream)
       if (streams.length > 0) {
         say('\nstreaming, for information: gateway CPU per request (so per token) ÷ nginx and ÷ bare')
@@ -517,7 +518,7 @@ export async function main (argv: string[]): Promise<void> {
             }
           }
         }
-        say(table(['gateway', 'mode', 'conc', 'CPU µs/token', '÷ nginx', '÷ bare'], sl))
+        keep(table(['gateway', 'mode', 'conc', 'CPU µs/token', '÷ nginx', '÷ bare'], sl))
       }
     }
 
