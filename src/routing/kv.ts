@@ -77,7 +77,6 @@ export class KvPolicy implements Policy {
     const reqBlocks = Math.floor(isl / bs)
     if (tokens !== null) this.index.lookupTokens(tokens, this.scores)
     else this.scores.reset(this.index.slotCapacity)
-    const w = this.opts.overlapWeight
     let best: Worker | null = null
     let bestCost = Infinity
     let bestOverlap = 0
@@ -86,10 +85,9 @@ export class KvPolicy implements Policy {
     for (let i = 0; i < workers.length; i++) {
       const wk = workers[i]!
       if (isExcluded(req, wk)) continue
-      const slot = this.index.slotOf(wk.id)
-      const overlap = slot < 0 ? 0 : Math.min(this.scores.get(slot), reqBlocks)
-      const cost = w * (this.prefill[wk.slot]! + isl - overlap * bs) / bs + this.decode[wk.slot]! + (reqBlocks - overlap)
       if (sampling) continue
+      const overlap = this.overlapOf(wk, reqBlocks)
+      const cost = this.cost(wk, overlap, isl, reqBlocks)
       if (cost < bestCost) { best = wk; bestCost = cost; bestOverlap = overlap; ties = 1 } else if (cost === bestCost && randomIndex(++ties) === 0) { best = wk; bestOverlap = overlap }
     }
     if (sampling) [best, bestOverlap] = this.sample(workers, req, isl, reqBlocks)
@@ -102,15 +100,25 @@ export class KvPolicy implements Policy {
     return best
   }
 
+  /** Leading blocks of this request the worker holds (from the last lookup). */
+  private overlapOf (wk: Worker, reqBlocks: number): number {
+    const slot = this.index.slotOf(wk.id)
+    return slot < 0 ? 0 : Math.min(this.scores.get(slot), reqBlocks)
+  }
+
+  /** Dynamo's cost: w x prefill tokens / block size + decode blocks, with this request added. */
+  private cost (wk: Worker, overlap: number, isl: number, reqBlocks: number): number {
+    const bs = this.opts.blockSize
+    return this.opts.overlapWeight * (this.prefill[wk.slot]! + isl - overlap * bs) / bs + this.decode[wk.slot]! + (reqBlocks - overlap)
+  }
+
   /** Temperature sampling over normalised costs (allocates; only used when temperature > 0). */
   private sample (workers: readonly Worker[], req: RouteRequest, isl: number, reqBlocks: number): [Worker | null, number] {
-    const bs = this.opts.blockSize
     const cand: Array<{ w: Worker, cost: number, overlap: number }> = []
     for (const wk of workers) {
       if (isExcluded(req, wk)) continue
-      const slot = this.index.slotOf(wk.id)
-      const overlap = slot < 0 ? 0 : Math.min(this.scores.get(slot), reqBlocks)
-      cand.push({ w: wk, overlap, cost: this.opts.overlapWeight * (this.prefill[wk.slot]! + isl - overlap * bs) / bs + this.decode[wk.slot]! + (reqBlocks - overlap) })
+      const overlap = this.overlapOf(wk, reqBlocks)
+      cand.push({ w: wk, overlap, cost: this.cost(wk, overlap, isl, reqBlocks) })
     }
     if (cand.length === 0) return [null, 0]
     const min = Math.min(...cand.map(c => c.cost))
