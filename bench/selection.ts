@@ -11,7 +11,7 @@
  */
 import { PerformanceObserver } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { POLICY_NAMES, type PolicyName } from '../src/config/settings.js'
+import type { PolicyName } from '../src/config/settings.js'
 import { addLoad, removeLoad } from '../src/registry/load.js'
 import { Registry } from '../src/registry/registry.js'
 import { RouterManager } from '../src/registry/router-manager.js'
