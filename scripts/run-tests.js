@@ -15,7 +15,8 @@ function walk (dir, out) {
 }
 
 const filters = process.argv.slice(2)
-const files = walk('dist/test', []).sort().filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+const dist = process.env.TEST_DIST ?? 'dist'
+const files = walk(join(dist, 'test'), []).sort().filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
 if (files.length === 0) {
   console.error('no test files matched')
   process.exit(1)
