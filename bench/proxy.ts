@@ -8,6 +8,10 @@
  *     through; bench/lib/bare-proxy.ts),
  *   - gateway: `switchyard serve` with default settings (log level info, stdout to /dev/null),
  *   - gateway-warn: the same with `--log-level warn`,
+ *   - portkey: Portkey's gateway (@portkey-ai/gateway, a devDependency; Hono on
+ *     @hono/node-server, `--headless`), provider openai at the upstreams' custom hosts, load
+ *     balanced by an x-portkey-config header every request carries (bench/lib/peers.ts); when it
+ *     is not installed or does not answer correctly it is skipped, and the run says why,
  * all in front of the same two fast OpenAI-protocol upstreams (each its own process).
  *
  * Load: wrk, one thread, POST /v1/chat/completions; modes json (non-streaming, max_tokens 16),
@@ -26,13 +30,14 @@
  * cross-check. Every target's answers are checked (status, body, stream shape, both upstreams
  * used) before anything is measured.
  */
-import { spawnSync, type ChildProcess } from 'node:child_process'
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { cpuMs, freePort, start, waitForPort, type Proc } from './lib/proc.js'
+import { alive, cpuOf, ensureCommand, findPortkey, startPeer, type Peer } from './lib/peers.js'
+import { freePort, start, waitForPort, type Proc } from './lib/proc.js'
 import { recordFigures } from './lib/docs.js'
 import { fmt, machine, median, table } from './lib/table.js'
 import { hasCommand, runWrk, writePostScript, type WrkResult } from './lib/wrk.js'
@@ -45,12 +50,13 @@ const MODES = {
 } as const
 type Mode = keyof typeof MODES
 
-const TARGETS = ['direct', 'nginx', 'bare', 'gateway', 'gateway-warn'] as const
+const TARGETS = ['direct', 'nginx', 'bare', 'portkey', 'gateway', 'gateway-warn'] as const
 type TargetName = typeof TARGETS[number]
 const LABELS: Record<TargetName, string> = {
   direct: 'direct (upstream A only)',
   nginx: 'nginx',
   bare: 'bare Node proxy',
+  portkey: 'Portkey gateway',
   gateway: 'switchyard',
   'gateway-warn': 'switchyard --log-level warn'
 }
@@ -64,6 +70,8 @@ interface Target {
   proc: Proc | null
   /** Processes whose CPU is the proxy's (empty for direct). */
   pids: number[]
+  /** Headers every request carries (Portkey's routing config). */
+  headers: Record<string, string>
 }
 
 interface Cell {
@@ -99,83 +107,8 @@ function bodyFor (mode: Mode): string {
   return JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Hello, how are you?' }], max_tokens: m.tokens, stream: m.stream })
 }
 
-/** Child pids of `pid` (nginx's workers), from /proc. */
-function childrenOf (pid: number): number[] {
-  try {
-    const s = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()
-    if (s !== '') return s.split(/\s+/).map(Number)
-  } catch { /* kernel without CONFIG_PROC_CHILDREN: scan */ }
-  const out: number[] = []
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    try {
-      const st = readFileSync(`/proc/${d}/stat`, 'utf8')
-      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1])
-      if (ppid === pid) out.push(Number(d))
-    } catch { /* gone */ }
-  }
-  return out
-}
-
-function alive (pid: number): boolean {
-  try { process.kill(pid, 0); return true } catch { return false }
-}
-
-function cpuOf (pids: number[]): number {
-  let s = 0
-  for (const p of pids) s += cpuMs(p)
-  return s
-}
-
-/** Finds `cmd`, installing Debian's `pkg` with apt-get when missing, allowed and root. */
-function ensureCommand (cmd: string, pkg: string, versionArgs: string[], install: boolean): string | null {
-  for (const c of [cmd, `/usr/sbin/${cmd}`, `/usr/bin/${cmd}`]) if (hasCommand(c, versionArgs)) return c
-  if (!install || process.getuid?.() !== 0 || !hasCommand('apt-get', ['--version'])) return null
-  process.stderr.write(`${cmd} is missing: apt-get install -y ${pkg} ...\n`)
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
-  const apt = (args: string[]): number | null => spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env }).status
-  if (apt(['install', '-y', '--no-install-recommends', pkg]) !== 0) {
-    apt(['update'])
-    apt(['install', '-y', '--no-install-recommends', pkg])
-  }
-  for (const c of [cmd, `/usr/sbin/${cmd}`, `/usr/bin/${cmd}`]) if (hasCommand(c, versionArgs)) return c
-  return null
-}
-
-function nginxConfig (dir: string, port: number, upstreams: number[]): string {
-  return `worker_processes 1;
-daemon off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-worker_rlimit_nofile 65535;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 65s;
-  client_body_temp_path ${dir}/client_body;
-  proxy_temp_path ${dir}/proxy;
-  upstream switchyard_bench {
-${upstreams.map(p => `    server 127.0.0.1:${p};`).join('\n')}
-    keepalive 512;
-    keepalive_requests 1000000;
-    keepalive_timeout 60s;
-  }
-  server {
-    listen 127.0.0.1:${port} backlog=4096;
-    location / {
-      proxy_pass http://switchyard_bench;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_buffering off;
-    }
-  }
-}
-`
-}
-
-async function post (url: string, mode: Mode): Promise<{ status: number, type: string, text: string }> {
-  const r = await fetch(url + PATH, { method: 'POST', headers: { 'content-type': 'application/json' }, body: bodyFor(mode) })
+async function post (url: string, mode: Mode, headers: Record<string, string>): Promise<{ status: number, type: string, text: string }> {
+  const r = await fetch(url + PATH, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: bodyFor(mode) })
   return { status: r.status, type: r.headers.get('content-type') ?? '', text: await r.text() }
 }
 
@@ -224,18 +157,20 @@ async function verify (t: Target, upPorts: number[]): Promise<void> {
   const deadline = Date.now() + 20_000
   for (;;) {
     let a: Awaited<ReturnType<typeof post>> | null = null
-    try { a = await post(t.url, 'json') } catch (err) { if (Date.now() > deadline) throw err }
+    try { a = await post(t.url, 'json', t.headers) } catch (err) { if (Date.now() > deadline) throw err }
     if (a !== null && (a.status === 200 || Date.now() > deadline)) { checkAnswer(t.name, 'json', a); break }
     await sleep(100)
   }
-  for (const mode of Object.keys(MODES) as Mode[]) checkAnswer(t.name, mode, await post(t.url, mode))
+  for (const mode of Object.keys(MODES) as Mode[]) checkAnswer(t.name, mode, await post(t.url, mode, t.headers))
+  // 16 requests: Portkey balances at random, and 16 miss one upstream once in 30,000 runs.
+  const n = 16
   const before = await upstreamDone(upPorts)
-  for (let i = 0; i < 4; i++) checkAnswer(t.name, 'json', await post(t.url, 'json'))
+  for (let i = 0; i < n; i++) checkAnswer(t.name, 'json', await post(t.url, 'json', t.headers))
   const after = await upstreamDone(upPorts)
   const dA = after[0]! - before[0]!
   const dB = after[1]! - before[1]!
-  if (t.name === 'direct' ? dA !== 4 || dB !== 0 : dA < 1 || dB < 1 || dA + dB !== 4) {
-    throw new Error(`${t.name}: 4 requests reached upstream A ${dA} times and B ${dB} times (expected ${t.name === 'direct' ? 'A only' : 'both'})`)
+  if (t.name === 'direct' ? dA !== n || dB !== 0 : dA < 1 || dB < 1 || dA + dB !== n) {
+    throw new Error(`${t.name}: ${n} requests reached upstream A ${dA} times and B ${dB} times (expected ${t.name === 'direct' ? 'A only' : 'both'})`)
   }
 }
 
@@ -335,36 +270,64 @@ export async function main (argv: string[]): Promise<void> {
     const upUrls = upPorts.map(p => `http://127.0.0.1:${p}`)
 
     const targets: Target[] = []
+    const setup = {
+      dir,
+      upstreams: upUrls,
+      model: MODEL,
+      nginx,
+      start: (cmd: string, args: string[]): Proc => startOn(proxyCpus, cmd, args),
+      nodeArgs: (kind: string): string[] => values['cpu-prof'] === undefined || !kind.startsWith('gateway') ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], '--cpu-prof-name', `${kind}.cpuprofile`],
+      strays
+    }
+    // Portkey is a peer we do not control: when it is missing or misbehaves, the run goes on without it.
+    const skipPortkey = (why: string): void => {
+      process.stderr.write(`portkey: skipped (${why})\n`)
+      notes.push(`Portkey: skipped (${why})`)
+    }
+    if (names.includes('portkey')) {
+      const pk = findPortkey()
+      if ('error' in pk) {
+        skipPortkey(pk.error)
+        names = names.filter(n => n !== 'portkey')
+      } else notes.push(`Portkey: @portkey-ai/gateway ${pk.version} on @hono/node-server ${pk.nodeServer}, --headless, x-portkey-config loadbalance over both upstreams (weighted random)`)
+    }
     for (const name of names) {
-      if (name === 'direct') { targets.push({ name, url: upUrls[0]!, proc: null, pids: [] }); continue }
-      const port = await freePort()
-      let proc: Proc
-      if (name === 'nginx') {
-        writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port, upPorts))
-        proc = startOn(proxyCpus, nginx!, ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf')])
-      } else if (name === 'bare') {
-        proc = startOn(proxyCpus, process.execPath, [here('./lib/bare-proxy.js'), String(port), ...upUrls])
-      } else {
-        const nodeArgs = values['cpu-prof'] === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], '--cpu-prof-name', `${name}.cpuprofile`]
-        proc = startOn(proxyCpus, process.execPath, [...nodeArgs, here('../src/cli/main.js'), 'serve', '--port', String(port), ...upUrls.flatMap(u => ['--worker', `${MODEL}=${u}`]), '--log-level', name === 'gateway' ? 'info' : 'warn'])
+      if (name === 'direct') { targets.push({ name, url: upUrls[0]!, proc: null, pids: [], headers: {} }); continue }
+      let peer: Peer
+      try {
+        peer = await startPeer(name, setup)
+      } catch (err) {
+        if (name !== 'portkey') throw err
+        skipPortkey((err as Error).message.split('\n')[0]!)
+        continue
       }
-      procs.push(proc)
-      await waitForPort(port)
-      const pids = [proc.child.pid!]
-      if (name === 'nginx') {
-        for (let i = 0; i < 50 && childrenOf(pids[0]!).length === 0; i++) await sleep(50)
-        const workers = childrenOf(pids[0]!)
-        if (workers.length === 0) throw new Error(`nginx started no worker; see ${join(dir, 'error.log')}`)
-        pids.push(...workers)
-        strays.push(...workers)
-      }
-      targets.push({ name, url: `http://127.0.0.1:${port}`, proc, pids })
+      procs.push(peer.proc)
+      targets.push({ name, url: peer.url, proc: peer.proc, pids: peer.pids, headers: peer.headers })
     }
 
     process.stderr.write(`checking answers of ${targets.map(t => t.name).join(', ')} ...\n`)
-    for (const t of targets) await verify(t, upPorts)
+    for (const t of [...targets]) {
+      try {
+        await verify(t, upPorts)
+      } catch (err) {
+        if (t.name !== 'portkey') throw err
+        skipPortkey(`wrong answers: ${(err as Error).message.split('\n').slice(0, 3).join(' / ')}`)
+        targets.splice(targets.indexOf(t), 1)
+        await t.proc?.stop()
+      }
+    }
+    names = names.filter(n => targets.some(t => t.name === n))
 
-    const scripts = Object.fromEntries(modes.map(m => [m, writePostScript(dir, m, bodyFor(m))])) as Record<Mode, string>
+    const scripts = new Map<string, string>()
+    const scriptFor = (t: Target, mode: Mode): string => {
+      const key = Object.keys(t.headers).length === 0 ? mode : `${mode}-${t.name}`
+      let path = scripts.get(key)
+      if (path === undefined) {
+        path = writePostScript(dir, key, bodyFor(mode), t.headers)
+        scripts.set(key, path)
+      }
+      return path
+    }
     const cells: Cell[] = []
     const total = rounds * modes.length * concs.length * targets.length
     const est = Math.round(rounds * modes.reduce((a, m) => a + (MODES[m].long ? 2 : 1), 0) * concs.length * targets.length * (durationS + 0.3) + modes.length * concs.length * targets.length * (warmupS + 0.3))
@@ -374,7 +337,7 @@ export async function main (argv: string[]): Promise<void> {
     const measure = async (t: Target, mode: Mode, conc: number, secs: number, windowed: boolean): Promise<{ w: WrkResult, cpuWindow: number, cpuWhole: number, units: number, startedWindow: number[], windowMs: number }> => {
       if (t.proc !== null && (t.proc.child.exitCode !== null || t.proc.child.signalCode !== null)) throw new Error(`${t.name} exited (${t.proc.child.exitCode ?? t.proc.child.signalCode})`)
       const cpu0 = cpuOf(t.pids)
-      const run = runWrk({ url: t.url + PATH, script: scripts[mode], connections: conc, durationS: secs, cpus: pin ? restCpus : null })
+      const run = runWrk({ url: t.url + PATH, script: scriptFor(t, mode), connections: conc, durationS: secs, cpus: pin ? restCpus : null })
       wrk = run.child
       const t0 = performance.now()
       let cpuWindow = NaN
@@ -502,23 +465,23 @@ export async function main (argv: string[]): Promise<void> {
       const lines: Array<Array<string | number>> = []
       for (const gw of gws) {
         for (const conc of json) {
-          lines.push([LABELS[gw.name], String(conc), med(pick(gw.name, 'json', conc), c => c.cpuMsPerReq), show(ratio(gw.name, 'nginx', 'json', conc), 2), show(ratio(gw.name, 'bare', 'json', conc), 1.2)])
+          lines.push([LABELS[gw.name], String(conc), med(pick(gw.name, 'json', conc), c => c.cpuMsPerReq), show(ratio(gw.name, 'nginx', 'json', conc), 2), show(ratio(gw.name, 'bare', 'json', conc), 1.2), show(ratio(gw.name, 'portkey', 'json', conc), null)])
         }
       }
-      keep(table(['gateway', 'conc', 'CPU ms/req', '÷ nginx (goal ≤2x)', '÷ bare (goal ≤1.2x)'], lines))
+      keep(table(['gateway', 'conc', 'CPU ms/req', '÷ nginx (goal ≤2x)', '÷ bare (goal ≤1.2x)', '÷ Portkey'], lines))
       const streams = modes.filter(m => MODES[m].stream)
       if (streams.length > 0) {
-        say('\nstreaming, for information: gateway CPU per request (so per token) ÷ nginx and ÷ bare')
+        say('\nstreaming, for information: gateway CPU per request (so per token) ÷ nginx, ÷ bare and ÷ Portkey')
         const sl: Array<Array<string | number>> = []
         for (const gw of gws) {
           for (const mode of streams) {
             for (const conc of concs) {
               const g = med(pick(gw.name, mode, conc), c => c.cpuMsPerReq)
-              sl.push([LABELS[gw.name], mode, String(conc), g * 1000 / MODES[mode].tokens, show(ratio(gw.name, 'nginx', mode, conc), null), show(ratio(gw.name, 'bare', mode, conc), null)])
+              sl.push([LABELS[gw.name], mode, String(conc), g * 1000 / MODES[mode].tokens, show(ratio(gw.name, 'nginx', mode, conc), null), show(ratio(gw.name, 'bare', mode, conc), null), show(ratio(gw.name, 'portkey', mode, conc), null)])
             }
           }
         }
-        keep(table(['gateway', 'mode', 'conc', 'CPU µs/token', '÷ nginx', '÷ bare'], sl))
+        keep(table(['gateway', 'mode', 'conc', 'CPU µs/token', '÷ nginx', '÷ bare', '÷ Portkey'], sl))
       }
     }
 

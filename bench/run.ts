@@ -4,10 +4,12 @@
  */
 const SCENARIOS: Record<string, { about: string, load: () => Promise<{ main: (argv: string[]) => Promise<void> }> }> = {
   scaling: { about: '1, 2, 4, 8 mock engines at the same per-engine concurrency through the gateway: throughput ratio, gateway CPU', load: () => import('./scaling.js') },
+  'admission-burst': { about: 'bursts of low- then high-priority requests: no queue vs FIFO vs priority queue, latency per class and throughput', load: () => import('./admission-burst.js') },
   selection: { about: 'ns and bytes per routing decision vs worker count, with and without registry churn', load: () => import('./selection.js') },
   'kv-index': { about: 'KV block events applied per second and lookup latency vs prompt length and worker count', load: () => import('./kv-index.js') },
   mocker: { about: 'one mock engine at full speed, c=256, ISL/OSL 1024/1024: direct vs through the gateway, CPU per request', load: () => import('./mocker.js') },
-  proxy: { about: 'gateway vs direct vs nginx vs a bare Node proxy: req/s, p50/p99, CPU ms per request', load: () => import('./proxy.js') }
+  proxy: { about: 'gateway vs direct vs nginx vs a bare Node proxy: req/s, p50/p99, CPU ms per request', load: () => import('./proxy.js') },
+  'routing-quality': { about: 'TTFT, e2e, throughput and cached tokens vs the ceiling per policy on shared-prefix, multi-turn and Mooncake trace workloads', load: () => import('./routing-quality.js') }
 }
 
 async function main (): Promise<void> {

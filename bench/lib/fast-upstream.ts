@@ -1,12 +1,19 @@
 /**
- * A fast OpenAI-protocol upstream for the proxy benchmark, run as its own process:
- * `node dist/bench/lib/fast-upstream.js <port> <model>`.
+ * A fast OpenAI-protocol upstream for the proxy and streaming benchmarks, run as its own process:
+ * `node dist/bench/lib/fast-upstream.js <port> <model> [<ms between tokens>]`.
  *
  * POST /v1/chat/completions answers a chat.completion (JSON) or, with `"stream": true`, an SSE
  * stream of `max_tokens` chat.completion.chunk events then `data: [DONE]`. Answers are rendered
  * once per token count and cached, so the upstream costs little. Each SSE chunk is its own write,
  * with a setImmediate between chunks so they do not coalesce into one TCP segment (an engine
- * emits one chunk per token). GET /v1/models and /health answer what the gateway probes;
+ * emits one chunk per token).
+ *
+ * Paced (a third argument > 0): streams advance in steps `ms` apart, one chunk per stream per
+ * step, as an engine's decode passes do (every running sequence gets a token per pass); a new
+ * stream gets its first token at the next step, and the last chunk goes out with `[DONE]`. One
+ * timer drives all streams. The steps keep to a grid; a late step is caught up at once, but by
+ * at most one step, so an overloaded machine slows the streams down instead of bursting them.
+ * GET /v1/models and /health answer what the gateway probes;
  * GET /stats answers `{"started":n,"done":n,"chunks":n}`: completions received and finished so
  * far, and SSE chunks written (the benchmark counts work over a measuring window with them).
  */
@@ -27,6 +34,13 @@ const cache = new Map<number, Rendered>()
 let started = 0
 let done = 0
 let chunksSent = 0
+/** Paced mode: ms between a stream's tokens (0: as fast as possible). */
+let itlMs = 0
+/** Paced streams in progress, in arrival order. */
+const paced = new Set<Stream>()
+let ticking = false
+/** performance.now() when the next step is due. */
+let stepAt = 0
 
 function render (model: string, n: number): Rendered {
   let r = cache.get(n)
@@ -57,13 +71,48 @@ class Stream {
   chunks: Buffer[]
   i: number
   closed: boolean
+  /** Paced: waiting for 'drain'; it skips steps until then. */
+  blocked: boolean
+  onDrain: () => void
 
   constructor (res: ServerResponse, chunks: Buffer[]) {
     this.res = res
     this.chunks = chunks
     this.i = 0
     this.closed = false
+    this.blocked = false
+    this.onDrain = () => { this.blocked = false }
   }
+}
+
+function schedule (): void {
+  if (ticking || paced.size === 0) return
+  ticking = true
+  const wait = stepAt - performance.now()
+  if (wait <= 0) setImmediate(step)
+  else setTimeout(step, wait)
+}
+
+/** One decode pass: the next chunk of every paced stream. */
+function step (): void {
+  ticking = false
+  const now = performance.now()
+  for (const s of paced) {
+    if (s.closed) { paced.delete(s); continue }
+    if (s.blocked) continue
+    const ok = s.res.write(s.chunks[s.i++]!)
+    chunksSent++
+    if (s.i === s.chunks.length) {
+      s.res.end(DONE)
+      paced.delete(s)
+      done++
+    } else if (!ok) {
+      s.blocked = true
+      s.res.once('drain', s.onDrain)
+    }
+  }
+  stepAt = Math.max(stepAt + itlMs, now)
+  schedule()
 }
 
 function pump (s: Stream): void {
@@ -95,7 +144,11 @@ function complete (model: string, req: IncomingMessage, res: ServerResponse, bod
     res.writeHead(200, SSE_HEADERS)
     const s = new Stream(res, r.chunks)
     res.once('close', () => { s.closed = true })
-    pump(s)
+    if (itlMs > 0) {
+      if (paced.size === 0 && !ticking) stepAt = performance.now() + itlMs
+      paced.add(s)
+      schedule()
+    } else pump(s)
     return
   }
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': r.json.length })
@@ -106,8 +159,9 @@ function complete (model: string, req: IncomingMessage, res: ServerResponse, bod
 function main (): void {
   const port = Number(process.argv[2])
   const model = process.argv[3] ?? 'm'
-  if (!Number.isInteger(port) || port <= 0) {
-    console.error('usage: fast-upstream <port> [model]')
+  itlMs = Number(process.argv[4] ?? 0)
+  if (!Number.isInteger(port) || port <= 0 || !(itlMs >= 0)) {
+    console.error('usage: fast-upstream <port> [model] [ms between tokens, 0: as fast as possible]')
     process.exit(2)
   }
   const models = Buffer.from(JSON.stringify({ object: 'list', data: [{ id: model, object: 'model', created: CREATED, owned_by: 'bench' }] }))

@@ -30,13 +30,14 @@ function luaString (s: string): string {
   return '"' + s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') + '"'
 }
 
-/** Writes a Lua script that POSTs `body` as JSON and reports exact figures; returns its path. */
-export function writePostScript (dir: string, name: string, body: string): string {
+/** Writes a Lua script that POSTs `body` as JSON (plus `headers`) and reports exact figures; returns its path. */
+export function writePostScript (dir: string, name: string, body: string, headers: Record<string, string> = {}): string {
   const path = join(dir, `${name}.lua`)
   writeFileSync(path, [
     'wrk.method = "POST"',
     `wrk.body = ${luaString(body)}`,
     'wrk.headers["Content-Type"] = "application/json"',
+    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`),
     'done = function(summary, latency, requests)',
     '  local e = summary.errors',
     '  io.write(string.format("SWY_WRK %d %d %d %d %d %d %d %d %d %.1f\\n", summary.requests, summary.duration, e.status, e.connect, e.read, e.write, e.timeout,',

@@ -25,6 +25,7 @@ export function requestShape (o: LoadOptions): RequestShape {
   if (o.ignoreEos) fixed.ignore_eos = true
   Object.assign(fixed, o.extraBody)
   const headers: Record<string, string> = { 'content-type': 'application/json' }
+  for (const [k, v] of Object.entries(o.extraHeaders)) headers[k.toLowerCase()] = v
   if (o.apiKey !== null) headers.authorization = 'Bearer ' + o.apiKey
   return {
     origin: base.origin,

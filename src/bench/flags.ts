@@ -57,6 +57,7 @@ export const BENCH_FLAGS: Readonly<Record<string, FlagSpec>> = {
   metrics: { key: 'scrapeMetrics', kind: 'bool', help: 'scrape GET /metrics for per-worker counts (default on; --no-metrics)' },
   'lag-warn-ms': { key: 'lagWarnMs', kind: 'num', arg: 'MS', help: 'warn when dispatch lag exceeds MS (default 10)' },
   'extra-body': { key: 'extraBody', kind: 'json', arg: 'JSON', help: 'fields merged into every body, e.g. \'{"temperature":0}\'' },
+  'extra-headers': { key: 'extraHeaders', kind: 'json', arg: 'JSON', help: 'headers sent with every request, e.g. \'{"x-portkey-config":"{...}"}\'' },
   output: { key: 'output', kind: 'str', arg: 'FILE', help: 'write results (summary and every request) as JSON' },
   report: { key: 'report', kind: 'str', arg: 'FILE', help: 'write a self-contained HTML report' },
   quiet: { key: 'quiet', kind: 'bool', help: 'no progress line' }

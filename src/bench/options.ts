@@ -85,6 +85,8 @@ export interface LoadOptions {
   lagWarnMs: number
   /** Extra fields merged into every request body (temperature, ...). */
   extraBody: Readonly<Record<string, unknown>>
+  /** Extra headers sent with every request (a peer gateway's routing header, ...). */
+  extraHeaders: Readonly<Record<string, string>>
   /** Progress on stderr. */
   progress: boolean
 }
@@ -131,6 +133,7 @@ const DEFAULTS: Omit<LoadOptions, 'url' | 'model' | 'isl' | 'osl'> = {
   scrapeMetrics: true,
   lagWarnMs: 10,
   extraBody: {},
+  extraHeaders: {},
   progress: false
 }
 
@@ -215,6 +218,9 @@ export function resolveLoadOptions (input: LoadOptionsInput): LoadOptions {
   nonNegative('drainTimeoutS', o.drainTimeoutS)
   if (o.maxConnections !== null) positiveInt('maxConnections', o.maxConnections)
   positive('lagWarnMs', o.lagWarnMs)
+  for (const [k, v] of Object.entries(o.extraHeaders)) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k) || typeof v !== 'string') throw new BadOptionError('extraHeaders', `extraHeaders must map header names to strings, got ${JSON.stringify(k)}: ${typeof v}`)
+  }
   if (o.workload !== 'trace' && o.concurrency === null && o.requestRate === null) o.concurrency = 1
   return o
 }
@@ -239,6 +245,7 @@ export function baseUrl (url: string): string {
 
 /** The options as they go into results.json: no tokenizer instance. */
 export function describeOptions (o: LoadOptions): Record<string, unknown> {
-  const { tokenizer, apiKey, ...rest } = o
-  return { ...rest, tokenizer: tokenizer?.name ?? (o.tokenizerDir === null ? 'builtin' : 'hf:' + o.tokenizerDir), apiKey: apiKey === null ? null : '(set)' }
+  const { tokenizer, apiKey, extraHeaders, ...rest } = o
+  // Header values may carry credentials: only their names go into results.json.
+  return { ...rest, tokenizer: tokenizer?.name ?? (o.tokenizerDir === null ? 'builtin' : 'hf:' + o.tokenizerDir), apiKey: apiKey === null ? null : '(set)', extraHeaders: Object.keys(extraHeaders) }
 }

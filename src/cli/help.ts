@@ -15,6 +15,7 @@ export function serveHelp (): string {
     '',
     '  -c, --config FILE        YAML config file (or SWITCHYARD_CONFIG)',
     '  -w, --worker [MODEL=]URL a worker; repeatable (or SWITCHYARD_WORKERS=url1,url2)',
+    '  --tokenizer MODEL=DIR    a Hugging Face tokenizer directory for MODEL; repeatable (or SWITCHYARD_TOKENIZERS=m1=dir1,m2=dir2)',
     '  -h, --help               this text',
     ''
   ]

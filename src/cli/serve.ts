@@ -23,7 +23,9 @@ export async function runServe (argv: string[]): Promise<number> {
     ].join('\n'))
   }
   const engines = new Map(fleet?.workers.map(w => [`mock-${w.index}`, w.engine]) ?? [])
-  const gateway = new Gateway(config, { engines })
+  // The embedded engines report their windows as a discovered mock engine would (GET /v1/models).
+  const reportedWindows = new Map(fleet?.workers.map(w => [`mock-${w.index}`, { requests: w.engine.options.maxNumSeqs, tokens: w.engine.options.numGpuBlocks * w.engine.options.blockSize }]) ?? [])
+  const gateway = new Gateway(config, { engines, reportedWindows })
   const url = await gateway.start().catch(async (err: unknown) => { await fleet?.close(); throw err })
   const log = gateway.ctx.log
   const snap = gateway.ctx.registry.snapshot
@@ -53,6 +55,6 @@ export async function runServe (argv: string[]): Promise<number> {
 async function startEmbeddedFleet (config: ServeConfig): Promise<MockFleet> {
   console.error(`switchyard: no worker configured; starting ${config.mock_workers} embedded mock engines (speed-up ${config.mock_speedup})...`)
   const fleet = await startMockFleet({ numWorkers: config.mock_workers, model: config.mock_model, port: 0, host: '127.0.0.1', speedupRatio: config.mock_speedup })
-  for (const w of fleet.workers) config.workers.push({ id: `mock-${w.index}`, url: w.url, model: config.mock_model, labels: { embedded: 'true' }, api_key: null, kv_events: null, kv_replay: null, block_size: w.engine.options.blockSize })
+  for (const w of fleet.workers) config.workers.push({ id: `mock-${w.index}`, url: w.url, model: config.mock_model, labels: { embedded: 'true' }, api_key: null, kv_events: null, kv_replay: null, block_size: w.engine.options.blockSize, max_inflight_requests: null, max_inflight_tokens: null })
   return fleet
 }

@@ -21,6 +21,9 @@ export interface WorkerSpec {
   kv_replay: string | null
   /** The engine's KV block size in tokens (vLLM's default is 16, the mock engine's 64). */
   block_size: number | null
+  /** This worker's dispatch window; null: the global flags, else what the worker reports. */
+  max_inflight_requests: number | null
+  max_inflight_tokens: number | null
 }
 
 export interface ModelSpec {
@@ -36,7 +39,7 @@ export interface ServeConfig extends ServeSettings {
   config_file: string | null
 }
 
-const WORKER_KEYS = ['id', 'url', 'model', 'labels', 'api_key', 'kv_events', 'kv_replay', 'block_size'] as const
+const WORKER_KEYS = ['id', 'url', 'model', 'labels', 'api_key', 'kv_events', 'kv_replay', 'block_size', 'max_inflight_requests', 'max_inflight_tokens'] as const
 const MODEL_KEYS = ['policy', 'tokenizer', 'block_size'] as const
 const FILE_KEYS = [...Object.keys(SERVE_SETTINGS), 'workers', 'models'] as const
 
@@ -65,6 +68,8 @@ export function parseWorkerSpec (raw: unknown, where: string, errors: string[]):
   const kvEvents = optionalZmq(raw.kv_events, `${where}.kv_events`, errors)
   const kvReplay = optionalZmq(raw.kv_replay, `${where}.kv_replay`, errors)
   const blockSize = optionalBlockSize(raw.block_size, `${where}.block_size`, errors)
+  const maxRequests = optionalPositiveInt(raw.max_inflight_requests, `${where}.max_inflight_requests`, errors)
+  const maxTokens = optionalPositiveInt(raw.max_inflight_tokens, `${where}.max_inflight_tokens`, errors)
   const labels: Record<string, string> = {}
   if (raw.labels !== undefined && raw.labels !== null) {
     if (!isRecord(raw.labels)) errors.push(`${where}.labels must be a map of strings`)
@@ -76,7 +81,7 @@ export function parseWorkerSpec (raw: unknown, where: string, errors: string[]):
     }
   }
   if (errors.length > before || url === null) return null
-  return { id, url, model, labels, api_key: apiKey, kv_events: kvEvents, kv_replay: kvReplay, block_size: blockSize }
+  return { id, url, model, labels, api_key: apiKey, kv_events: kvEvents, kv_replay: kvReplay, block_size: blockSize, max_inflight_requests: maxRequests, max_inflight_tokens: maxTokens }
 }
 
 /** `URL` or `MODEL=URL`, as in `--worker`. */
@@ -87,7 +92,7 @@ export function parseWorkerFlag (raw: string, where: string, errors: string[]): 
   const model = hasModel ? raw.slice(0, eq) : null
   const url = checkUrl(hasModel ? raw.slice(eq + 1) : raw, where, errors)
   if (url === null) return null
-  return { id: null, url, model, labels: {}, api_key: null, kv_events: null, kv_replay: null, block_size: null }
+  return { id: null, url, model, labels: {}, api_key: null, kv_events: null, kv_replay: null, block_size: null, max_inflight_requests: null, max_inflight_tokens: null }
 }
 
 function checkUrl (raw: unknown, where: string, errors: string[]): string | null {
@@ -176,6 +181,7 @@ export function loadServeConfig (argv: string[], env: Record<string, string | un
   const options: Record<string, { type: 'string' | 'boolean', multiple?: boolean, short?: string }> = {
     config: { type: 'string', short: 'c' },
     worker: { type: 'string', multiple: true, short: 'w' },
+    tokenizer: { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h' }
   }
   for (const key of Object.keys(SERVE_SETTINGS)) options[flagName(key)] = { type: 'string' }
@@ -225,6 +231,37 @@ export function loadServeConfig (argv: string[], env: Record<string, string | un
     }
   }
 
+  // --tokenizer MODEL=DIR (repeatable) and SWITCHYARD_TOKENIZERS=MODEL=DIR,...: the flag wins over the file.
+  const tokenizerFlags = [
+    ...(env.SWITCHYARD_TOKENIZERS?.split(',').map(s => s.trim()).filter(Boolean).map(v => ['SWITCHYARD_TOKENIZERS', v] as const) ?? []),
+    ...((flags.tokenizer as string[] | undefined) ?? []).map(v => ['--tokenizer', v] as const)
+  ]
+  for (const [where, raw] of tokenizerFlags) {
+    const eq = raw.indexOf('=')
+    if (eq <= 0 || eq === raw.length - 1) { errors.push(`${where} takes MODEL=DIR (a Hugging Face tokenizer directory), got '${raw}'`); continue }
+    const name = raw.slice(0, eq)
+    models[name] = { ...(models[name] ?? { policy: null, tokenizer: null, block_size: null }), tokenizer: raw.slice(eq + 1) }
+  }
+  parseQueueWeights(settings.queue_weights, errors)
   if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  - ${errors.join('\n  - ')}`)
   return { config: { ...settings, workers, models, config_file: configPath }, help: flags.help === true }
+}
+
+/** `queue_weights` as `H:M:L` positive numbers, e.g. 4:2:1. */
+export function parseQueueWeights (raw: string, errors: string[] = []): [number, number, number] {
+  const parts = raw.split(':').map(Number)
+  if (parts.length !== 3 || parts.some(n => !Number.isFinite(n) || n <= 0)) {
+    errors.push(`queue_weights must be three positive numbers high:medium:low such as 4:2:1 (got '${raw}')`)
+    return [4, 2, 1]
+  }
+  return parts as [number, number, number]
+}
+
+function optionalPositiveInt (raw: unknown, where: string, errors: string[]): number | null {
+  if (raw === undefined || raw === null) return null
+  if (typeof raw !== 'number' || !Number.isInteger(raw) || raw < 1) {
+    errors.push(`${where} must be a positive integer (got ${JSON.stringify(raw)})`)
+    return null
+  }
+  return raw
 }

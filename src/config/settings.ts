@@ -49,7 +49,24 @@ export const SERVE_SETTINGS = {
   mock_workers: { kind: 'int', default: 4, min: 0, max: 256, doc: 'with no worker configured, how many mock engines to start in-process (0: none, and serve refuses to start without workers)' },
   mock_model: { kind: 'string', default: 'mock-llm', doc: 'model name the embedded mock engines serve' },
   mock_speedup: { kind: 'number', default: 1, min: 0, max: 1_000_000, doc: 'speed-up of the embedded mock engines\' timing model (1: as fast as a real engine, about 170 tokens/s per stream; 0: no simulated time)' },
-  shutdown_grace: { kind: 'duration', default: 30_000, min: 0, max: DAY_MS, doc: 'on SIGTERM/SIGINT, how long in-flight requests may finish before they are aborted' }
+  shutdown_grace: { kind: 'duration', default: 30_000, min: 0, max: DAY_MS, doc: 'on SIGTERM/SIGINT, how long in-flight requests may finish before they are aborted' },
+  nats: { kind: 'secret', default: null, doc: 'distributed mode: NATS server URL(s), comma-separated (may carry credentials); workers come from the discovery bucket and KV events from the event plane (docs/distributed.md)' },
+  nats_namespace: { kind: 'string', default: 'default', doc: 'distributed mode: the event plane\'s namespace (subjects `switchyard.<namespace>.<topic>.<worker>`); gateways and workers of one fleet share it' },
+  max_inflight_requests: { kind: 'int', default: 0, min: 0, max: 1 << 24, doc: 'dispatch window: most requests in flight on one worker (0: what the worker reports, such as the mock engine\'s max_num_seqs, else unlimited); per worker as `max_inflight_requests` in the config file\'s `workers` entries' },
+  max_inflight_tokens: { kind: 'int', default: 0, min: 0, max: 2 ** 40, doc: 'dispatch window: most tokens (prompt + expected output) in flight on one worker (0: what the worker reports, such as the mock engine\'s KV cache, else unlimited); per worker as `max_inflight_tokens`' },
+  expected_output_tokens: { kind: 'int', default: 256, min: 1, max: 1 << 24, doc: 'output tokens a request without `max_tokens` is assumed to produce, for windows and queue caps' },
+  queue_policy: { kind: 'enum', default: 'wdrr', values: ['wdrr', 'strict', 'fifo'], doc: 'order in which waiting requests get freed windows: weighted deficit round robin over priority classes, strict priority, or one FIFO' },
+  queue_weights: { kind: 'string', default: '4:2:1', doc: 'wdrr credit weights of the high:medium:low classes' },
+  queue_quantum: { kind: 'int', default: 4096, min: 1, max: 1 << 30, doc: 'tokens of credit a weight of 1 earns per wdrr visit' },
+  queue_max_requests: { kind: 'int', default: 4096, min: 0, max: 1 << 24, doc: 'most requests waiting per model; beyond it 429 queue_full with Retry-After (0: no queue, 429 as soon as no window has room)' },
+  queue_max_tokens: { kind: 'int', default: 16 * 1024 * 1024, min: 0, max: 2 ** 40, doc: 'most tokens (prompt + expected output) waiting per model; beyond it 429 queue_full' },
+  queue_timeout: { kind: 'duration', default: 60_000, min: 1, max: DAY_MS, doc: 'a request waiting longer for a window answers 503 queue_timeout with Retry-After' },
+  aging_medium: { kind: 'duration', default: 10_000, min: 0, max: DAY_MS, doc: 'a medium-priority request waiting longer moves to the high class (0: never)' },
+  aging_low: { kind: 'duration', default: 30_000, min: 0, max: DAY_MS, doc: 'a low-priority request waiting longer moves to the high class (0: never)' },
+  priority_high_below: { kind: 'int', default: 0, min: -(2 ** 31), max: 2 ** 31, doc: 'a body `priority` (vLLM\'s: lower is more urgent) below this is high priority; the `x-priority: high|medium|low` header overrides the body' },
+  priority_low_above: { kind: 'int', default: 0, min: -(2 ** 31), max: 2 ** 31, doc: 'a body `priority` above this is low priority' },
+  max_requeues: { kind: 'int', default: 3, min: 0, max: 100, doc: 'times a request goes back to the queue when a worker pushes back (429/503 before any byte) before the client gets that answer' },
+  sse_keepalive_ms: { kind: 'duration', default: 0, min: 0, max: DAY_MS, doc: 'a streaming request waiting in the queue this long gets its headers and an SSE comment every as often, so proxies do not time it out (0: off)' }
 } as const satisfies Record<string, SettingSpec>
 
 type ValueOf<S extends SettingSpec> =

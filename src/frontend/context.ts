@@ -1,4 +1,6 @@
 import type { Logger } from 'pino'
+import type { Admission } from '../admission/admission.js'
+import type { PriorityThresholds } from '../admission/priority.js'
 import type { ServeConfig } from '../config/serve.js'
 import type { HealthChecker } from '../registry/health.js'
 import type { Registry } from '../registry/registry.js'
@@ -17,6 +19,9 @@ export interface GatewayContext {
   readonly routers: RouterManager<Policy>
   readonly health: HealthChecker
   readonly metrics: GatewayMetrics
+  /** Dispatch windows and the queue: every request takes its worker from here. */
+  readonly admission: Admission
+  readonly priority: PriorityThresholds
   readonly log: Logger
   readonly transport: HttpTransportOptions
   /** KV indexes and event sources, for the kv policies. */

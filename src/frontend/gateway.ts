@@ -1,7 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { pino, type Logger } from 'pino'
-import type { ServeConfig } from '../config/serve.js'
+import { destination, pino, type Logger } from 'pino'
+import { parseQueueWeights, type ServeConfig } from '../config/serve.js'
+import { Admission } from '../admission/admission.js'
+import { AdmissionMetrics } from '../admission/metrics.js'
+import type { QueueMode } from '../admission/scheduler.js'
+import type { WindowLimits } from '../admission/window.js'
 import { HealthChecker } from '../registry/health.js'
 import { Registry } from '../registry/registry.js'
 import { RouterManager } from '../registry/router-manager.js'
@@ -11,18 +15,21 @@ import type { InProcessKvEngine } from '../kv/index.js'
 import { loadTokenizer } from '../tokenize/index.js'
 import type { Policy } from '../routing/policy.js'
 import { MethodNotAllowedError, notFound, unauthorized } from '../shared/errors.js'
-import { discoverModels, probeHealth } from '../transport/probe.js'
+import { startDistributed, type Distributed } from '../discovery/index.js'
+import { discoverModelCard, probeHealth } from '../transport/probe.js'
 import type { GatewayContext } from './context.js'
 import { asSwitchyardError, sendError } from './errors.js'
 import { GatewayMetrics } from './metrics.js'
 import { handleCompletion, handleModels } from './openai.js'
-import { addWorker, handleWorkers } from './workers-api.js'
+import { addWorker, applyWorkerWindow, handleWorkers, removeWorker } from './workers-api.js'
 
 export interface GatewayOptions {
   /** A logger to use instead of one built from `log_level` (tests pass a silent one). */
   logger?: Logger
   /** In-process engines by worker id (the embedded fleet): their KV events feed the kv policies directly. */
   engines?: ReadonlyMap<string, InProcessKvEngine>
+  /** Dispatch windows the embedded engines report (max_num_seqs, KV cache tokens), by worker id. */
+  reportedWindows?: ReadonlyMap<string, WindowLimits>
 }
 
 
@@ -40,9 +47,16 @@ export class Gateway implements AsyncDisposable {
   readonly ctx: GatewayContext
   readonly server: Server
   private closing: Promise<void> | null = null
+  /** Distributed mode (`nats` set): discovery bucket and event plane; null otherwise. */
+  private distributed: Distributed | null = null
+  private readonly reportedWindows: Map<string, WindowLimits>
 
   constructor (config: ServeConfig, opts: GatewayOptions = {}) {
-    const log = opts.logger ?? pino({ level: config.log_level, base: { svc: 'switchyard' } })
+    // Buffered, asynchronous writes to stdout, flushed at 8 KiB or every 50 ms (and at close): the
+    // proxy benchmark's profile had pino's per-line write and its completion at ~7% of the CPU
+    // per JSON request; batched, a busy gateway makes one syscall per many request lines.
+    // A crash can lose the last 50 ms of log lines.
+    const log = opts.logger ?? pino({ level: config.log_level, base: { svc: 'switchyard' } }, destination({ dest: 1, sync: false, minLength: 8192, periodicFlush: 50 }))
     const registry = new Registry()
     const plane = new KvPlane()
     // A model's block size: its config entry, else the first worker entry that gives one, else the mock engine's.
@@ -60,15 +74,38 @@ export class Gateway implements AsyncDisposable {
       discoveryRetries: config.discovery_retries
     }, {
       probe: (w) => probeHealth(w.url, config.health_timeout, w.apiKey),
-      discover: (w) => discoverModels(w.url, config.discovery_timeout, w.apiKey),
+      discover: async (w) => {
+        const card = await discoverModelCard(w.url, config.discovery_timeout, w.apiKey)
+        // What the worker reports is the last resort for its window (config and flags come first).
+        if (card.window !== null) this.reportedWindows.set(w.id, card.window)
+        this.applyWindow(w.id)
+        return card.models
+      },
       onTransition: (w, from, to, reason) => log.info({ worker: w.id, from, to, reason }, 'worker state')
     })
+    const metrics = new GatewayMetrics(registry)
+    metrics.watchKvPlane(plane)
+    const admission = new Admission(routers, registry, {
+      mode: config.queue_policy as QueueMode,
+      weights: parseQueueWeights(config.queue_weights),
+      quantum: config.queue_quantum,
+      capVisits: 2,
+      agingMs: [0, config.aging_medium, config.aging_low],
+      maxQueuedRequests: config.queue_max_requests,
+      maxQueuedTokens: config.queue_max_tokens,
+      queueTimeoutMs: config.queue_timeout,
+      maxRequeues: config.max_requeues,
+      sseKeepaliveMs: config.sse_keepalive_ms
+    }, new AdmissionMetrics([metrics.registry], registry))
+    this.reportedWindows = new Map(opts.reportedWindows ?? [])
     this.ctx = {
       config,
       registry,
       routers,
       health,
-      metrics: new GatewayMetrics(registry),
+      metrics,
+      admission,
+      priority: { highBelow: config.priority_high_below, lowAbove: config.priority_low_above },
       log,
       transport: {
         connectTimeout: config.connect_timeout,
@@ -102,8 +139,15 @@ export class Gateway implements AsyncDisposable {
       if (m.tokenizer !== null) this.ctx.tokenizers.set(model, await loadTokenizer(m.tokenizer))
     }
     this.ctx.health.start()
-    await Promise.all(config.workers.map(spec => addWorker(this.ctx, spec).ready))
+    await Promise.all(config.workers.map(spec => addWorker(this.ctx, spec, this.reportedWindows.get(spec.id ?? '') ?? null).ready))
+    this.distributed = await startDistributed(this.ctx, { addWorker: (ctx, spec) => addWorker(ctx, spec), removeWorker })
     return this.url
+  }
+
+  /** Re-resolves a worker's window once it reported one (model discovery). */
+  private applyWindow (id: string): void {
+    const w = this.ctx.registry.snapshot.byId.get(id)
+    if (w !== undefined) applyWorkerWindow(this.ctx, w, this.reportedWindows.get(id) ?? null)
   }
 
   get url (): string {
@@ -168,6 +212,7 @@ export class Gateway implements AsyncDisposable {
   private async shutdown (graceMs: number): Promise<void> {
     const ctx = this.ctx
     ctx.shuttingDown = true
+    await this.distributed?.close()
     const serverClosed = new Promise<void>(resolve => this.server.close(() => resolve()))
     this.server.closeIdleConnections()
     if (ctx.active.size > 0) {
@@ -180,10 +225,12 @@ export class Gateway implements AsyncDisposable {
       clearTimeout(timer)
       for (const a of ctx.active) a.abort()
     }
+    ctx.admission.close()
     ctx.health.close()
     ctx.routers.close()
     this.server.closeAllConnections()
     await Promise.all([serverClosed, ctx.registry.close(), ctx.plane.close()])
+    ctx.log.flush()
   }
 
   [Symbol.asyncDispose] (): Promise<void> {

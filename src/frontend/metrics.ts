@@ -1,6 +1,7 @@
-import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client'
 import type { Registry } from '../registry/registry.js'
-import { FastHistogram } from './fast-histogram.js'
+import type { KvPlane } from '../routing/kv-plane.js'
+import { FastCounter, FastGauge, FastHistogram, registerFast } from '../shared/fast-metrics.js'
 
 /** Per-model children, resolved once: prom-client hashes a label object on every labelled call. */
 export interface ModelMetrics {
@@ -22,23 +23,24 @@ const ITL_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
  */
 export class GatewayMetrics {
   readonly registry = new PromRegistry()
-  readonly requests: Counter<'model' | 'endpoint' | 'status'>
-  readonly inflight: Gauge<'model'>
-  readonly ttft: Histogram<'model'>
+  readonly requests: FastCounter
+  readonly inflight: FastGauge
+  readonly ttft: FastHistogram
   readonly itl: FastHistogram
-  readonly e2e: Histogram<'model' | 'endpoint'>
+  readonly e2e: FastHistogram
   readonly retries: Counter<'model' | 'reason'>
   readonly workerErrors: Counter<'worker' | 'reason'>
   private readonly perModel = new Map<string, ModelMetrics>()
 
   constructor (workers: Registry) {
     const registers = [this.registry]
-    this.requests = new Counter({ name: 'switchyard_requests_total', help: 'Requests answered, by model, endpoint and HTTP status (499: client went away)', labelNames: ['model', 'endpoint', 'status'], registers })
-    this.inflight = new Gauge({ name: 'switchyard_requests_in_flight', help: 'Requests being served, by model', labelNames: ['model'], registers })
-    this.ttft = new Histogram({ name: 'switchyard_time_to_first_token_seconds', help: 'Time from request arrival to the first streamed byte of the answer', labelNames: ['model'], buckets: LATENCY_BUCKETS, registers })
-    this.itl = new FastHistogram({ name: 'switchyard_inter_token_latency_seconds', help: 'Time between streamed chunks', labelName: 'model', buckets: ITL_BUCKETS })
-    this.registry.registerMetric(this.itl as unknown as Parameters<PromRegistry['registerMetric']>[0])
-    this.e2e = new Histogram({ name: 'switchyard_request_duration_seconds', help: 'Time from request arrival to the end of the answer', labelNames: ['model', 'endpoint'], buckets: LATENCY_BUCKETS, registers })
+    // Touched per request or per chunk: hand-written (src/shared/fast-metrics.ts says why).
+    this.requests = new FastCounter({ name: 'switchyard_requests_total', help: 'Requests answered, by model, endpoint and HTTP status (499: client went away)', labelNames: ['model', 'endpoint', 'status'] })
+    this.inflight = new FastGauge({ name: 'switchyard_requests_in_flight', help: 'Requests being served, by model', labelNames: ['model'] })
+    this.ttft = new FastHistogram({ name: 'switchyard_time_to_first_token_seconds', help: 'Time from request arrival to the first streamed byte of the answer', labelNames: ['model'], buckets: LATENCY_BUCKETS })
+    this.itl = new FastHistogram({ name: 'switchyard_inter_token_latency_seconds', help: 'Time between streamed chunks', labelNames: ['model'], buckets: ITL_BUCKETS })
+    this.e2e = new FastHistogram({ name: 'switchyard_request_duration_seconds', help: 'Time from request arrival to the end of the answer', labelNames: ['model', 'endpoint'], buckets: LATENCY_BUCKETS })
+    registerFast(this.registry, this.requests, this.inflight, this.ttft, this.itl, this.e2e)
     this.retries = new Counter({ name: 'switchyard_retries_total', help: 'Attempts retried on another worker before the first byte', labelNames: ['model', 'reason'], registers })
     this.workerErrors = new Counter({ name: 'switchyard_worker_errors_total', help: 'Failed attempts per worker, by reason', labelNames: ['worker', 'reason'], registers })
     new Gauge({
@@ -72,6 +74,46 @@ export class GatewayMetrics {
       }
     })
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_process_' })
+  }
+
+  /**
+   * KV event plane metrics, read from the sources' counters and the indexes at scrape time:
+   * events applied, gaps, replays and clears per worker, and the blocks the index holds for it.
+   */
+  watchKvPlane (plane: KvPlane): void {
+    const registers = [this.registry]
+    const counter = (name: string, help: string, field: 'events' | 'gaps' | 'replays' | 'clears'): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['model', 'worker'],
+        registers,
+        collect () {
+          this.reset()
+          for (const c of plane.counters()) this.inc({ model: c.model, worker: c.workerId }, c[field])
+        }
+      })
+    }
+    counter('switchyard_kv_events_total', 'KV cache events applied to the index, per worker', 'events')
+    counter('switchyard_kv_event_gaps_total', 'Gaps in a worker\'s KV event sequence', 'gaps')
+    counter('switchyard_kv_event_replays_total', 'Replays requested to fill gaps', 'replays')
+    counter('switchyard_kv_event_clears_total', 'Times a worker\'s blocks were cleared (engine restart or AllBlocksCleared)', 'clears')
+    new Gauge({
+      name: 'switchyard_kv_index_blocks',
+      help: 'KV blocks the gateway\'s index holds per worker',
+      labelNames: ['model', 'worker'],
+      registers,
+      collect () {
+        this.reset()
+        for (const [model, index] of plane.indexes) {
+          for (const c of plane.counters()) {
+            if (c.model !== model) continue
+            const slot = index.slotOf(c.workerId)
+            if (slot >= 0) this.set({ model, worker: c.workerId }, index.blockCount(slot))
+          }
+        }
+      }
+    })
   }
 
   forModel (model: string): ModelMetrics {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { SwitchyardError } from '../shared/errors.js'
 import { readBody } from './body.js'
 import { InFlight, type GatewayContext } from './context.js'
-import { asSwitchyardError, sendError } from './errors.js'
+import { asSwitchyardError, sendError, sseErrorEvent } from './errors.js'
 import { proxyRequest, requestIdOf } from './proxy.js'
 import { parseJsonBody, validateRequest, type Endpoint } from './validate.js'
 
@@ -16,6 +16,10 @@ function modelRequired (served: readonly string[]): SwitchyardError {
 
 function shuttingDown (): SwitchyardError {
   return new SwitchyardError('SWY_ERR_SHUTTING_DOWN', 'the gateway is shutting down', { status: 503, type: 'service_unavailable_error', apiCode: 'shutting_down', retryAfter: 1 })
+}
+
+function endAfterKeepalive (res: ServerResponse, err: SwitchyardError): void {
+  if (!res.writableEnded) res.end(sseErrorEvent(err))
 }
 
 /**
@@ -61,6 +65,10 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
     if (out.error !== null && !res.headersSent) {
       status = out.error.status
       sendError(res, out.error, requestId)
+    } else if (out.error !== null && !res.writableEnded && !res.destroyed) {
+      // Keep-alive headers went out while queued, then no worker answered: end the SSE visibly.
+      status = out.error.status
+      endAfterKeepalive(res, out.error)
     } else status = out.status
   } catch (err) {
     if (abort.aborted) status = 499
@@ -68,7 +76,8 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
       const e = asSwitchyardError(err)
       status = e.status
       if (status === 500) ctx.log.error({ rid: requestId, err }, 'unexpected error')
-      sendError(res, e, requestId)
+      if (res.headersSent) endAfterKeepalive(res, e)
+      else sendError(res, e, requestId)
     }
   } finally {
     res.off('close', onClose)

@@ -1,6 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { randomUUID } from 'node:crypto'
-import { addLoad, removeLoad } from '../registry/load.js'
+import type { AdmitRequest } from '../admission/admission.js'
+import { priorityClass } from '../admission/priority.js'
+import { INTERNAL_LANE, USER_LANE } from '../admission/scheduler.js'
 import type { Worker } from '../registry/worker.js'
 import type { Policy, RouteRequest } from '../routing/policy.js'
 import { builtinTokenizer } from '../tokenize/index.js'
@@ -15,12 +17,21 @@ import { promptTokens } from './tokens.js'
 import { promptText, type ParsedRequest } from './validate.js'
 
 const PATHS = { chat: '/v1/chat/completions', completions: '/v1/completions' } as const
-/** Statuses that mean "this worker cannot take it now" when they come before any byte. */
-const RETRY_STATUS = new Set([502, 503])
+/**
+ * A request's weight in windows and queues: prompt tokens (counted when the policy tokenized,
+ * else a 4-chars-per-token guess) plus max_tokens or the configured expected output.
+ */
+function tokenEstimate (p: ParsedRequest, promptTokens: number | null, expectedOutput: number): number {
+  return (promptTokens ?? Math.ceil(p.promptChars / 4)) + (p.maxTokens ?? expectedOutput)
+}
 
-/** A 4-chars-per-token guess: only used to weigh load, never to bill or limit. */
-function tokenEstimate (p: ParsedRequest): number {
-  return Math.ceil(p.promptChars / 4) + (p.maxTokens ?? 256)
+/** Headers and an SSE comment for a streaming request still waiting for a window. */
+function keepaliveFor (res: ServerResponse, requestId: string): () => void {
+  return () => {
+    if (res.writableEnded) return
+    if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': requestId })
+    res.write(': waiting for a worker\n\n')
+  }
 }
 
 export function requestIdOf (req: IncomingMessage): string {
@@ -70,8 +81,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   readonly started: number
   readonly stream: boolean
   readonly mm: ModelMetrics
-  /** Answer with this status instead of retrying (the last attempt passes a 502/503 through). */
-  readonly retryStatuses: boolean
+  /** Intercept 502/503 to retry elsewhere (the last attempt passes them through). */
+  readonly canRetry: boolean
+  /** Intercept 429/503 to send the request back to the queue (pushback). */
+  readonly canRequeue: boolean
+  /** Headers already went out (SSE keep-alive while queued): an error answer becomes an SSE error event. */
+  readonly keptAlive: boolean
+  errorBody: Buffer[] | null = null
   controller: Dispatcher.DispatchController | null = null
   status = 0
   outHeaders: OutgoingHttpHeaders | null = null
@@ -89,7 +105,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   settle: ((err: Error | null) => void) | null = null
   private readonly onDrain: () => void
 
-  constructor (res: ServerResponse, requestId: string, started: number, stream: boolean, mm: ModelMetrics, retryStatuses: boolean, policy: Policy, worker: Worker, route: RouteRequest) {
+  constructor (res: ServerResponse, requestId: string, started: number, stream: boolean, mm: ModelMetrics, canRetry: boolean, canRequeue: boolean, policy: Policy, worker: Worker, route: RouteRequest) {
     this.policy = policy
     this.worker = worker
     this.route = route
@@ -98,7 +114,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.started = started
     this.stream = stream
     this.mm = mm
-    this.retryStatuses = retryStatuses
+    this.canRetry = canRetry
+    this.canRequeue = canRequeue
+    this.keptAlive = res.headersSent
     this.onDrain = () => { this.controller?.resume() }
   }
 
@@ -120,20 +138,25 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    if (this.retryStatuses && RETRY_STATUS.has(statusCode)) {
+    if (((statusCode === 429 || statusCode === 503) && this.canRequeue) || ((statusCode === 502 || statusCode === 503) && this.canRetry)) {
       this.retryStatus = statusCode
       controller.abort(new Error(`answered ${statusCode}`))
       return
     }
     this.status = statusCode
+    if (this.keptAlive) {
+      if (statusCode >= 400) this.errorBody = []
+      return
+    }
     this.outHeaders = clientHeaders(headers, this.requestId)
   }
 
   onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const now = performance.now()
     const res = this.res
+    if (this.errorBody !== null) { this.errorBody.push(chunk); return }
     if (!this.sentHead) {
-      res.writeHead(this.status, this.outHeaders!)
+      if (!this.keptAlive) res.writeHead(this.status, this.outHeaders!)
       this.sentHead = true
       this.ttftMs = now - this.started
       this.mm.ttft.observe(this.ttftMs / 1000)
@@ -149,8 +172,15 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd (): void {
-    if (!this.sentHead) { this.res.writeHead(this.status, this.outHeaders!); this.sentHead = true }
-    this.res.end()
+    if (this.errorBody !== null) {
+      // The worker refused after our keep-alive headers went out: its error becomes an SSE event.
+      let message = `the worker answered ${this.status}`
+      try { message = (JSON.parse(Buffer.concat(this.errorBody).toString()) as { error: { message: string } }).error.message ?? message } catch { /* not JSON: keep the status line */ }
+      this.res.end(sseErrorEvent(new SwitchyardError('SWY_ERR_UPSTREAM_STREAM', message, { status: this.status, type: this.status === 429 ? 'rate_limit_error' : this.status >= 500 ? 'server_error' : 'invalid_request_error', apiCode: `upstream_${this.status}` })))
+    } else {
+      if (!this.sentHead) { if (!this.keptAlive) this.res.writeHead(this.status, this.outHeaders!); this.sentHead = true }
+      this.res.end()
+    }
     this.finish(null)
   }
 
@@ -169,48 +199,85 @@ class Exchange implements Dispatcher.DispatchHandler {
 }
 
 /**
- * Sends a validated request to a worker chosen by the model's router and streams the answer
- * back. Failures before the first byte reach the client only after `retry_attempts` tries on
- * different workers; after the first byte a streaming answer ends with an SSE error event.
- * The upstream body and status pass through as the worker sent them.
+ * Sends a validated request to a worker chosen by the model's router (through admission, which
+ * may make it wait for a window) and streams the answer back. Failures before the first byte
+ * reach the client only after `retry_attempts` tries on different workers; a worker that pushes
+ * back (429/503 before any byte) sends the request back to the queue up to `max_requeues` times;
+ * after the first byte a streaming answer ends with an SSE error event. The upstream body and
+ * status pass through as the worker sent them.
  */
 export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, parsed: ParsedRequest, model: string, rawBody: Buffer | string, requestId: string, started: number, abort: InFlight): Promise<ProxyOutcome> {
   const cfg = ctx.config
-  const tokens = tokenEstimate(parsed)
-  const route: RouteRequest = { model, body: parsed.body, text: null, tokens: null, headers: req.headers, tokenEstimate: tokens, excluded: null, policyPrefill: 0, policyBlocks: 0 }
   // Text and tokens cost CPU per request: computed only for the policies that read them.
   const needs = ctx.routers.get(model)?.policy.needs
-  if (needs === 'text') route.text = promptText(parsed)
-  else if (needs === 'tokens') route.tokens = promptTokens(parsed, ctx.tokenizers.get(model) ?? builtinTokenizer())
+  const text = needs === 'text' ? promptText(parsed) : null
+  const tokens = needs === 'tokens' ? promptTokens(parsed, ctx.tokenizers.get(model) ?? builtinTokenizer()) : null
+  const weight = tokenEstimate(parsed, tokens === null ? null : tokens.length, cfg.expected_output_tokens)
+  const route: RouteRequest = { model, body: parsed.body, text, tokens, headers: req.headers, tokenEstimate: weight, excluded: null, policyPrefill: 0, policyBlocks: 0 }
+  const admit: AdmitRequest = {
+    model,
+    route,
+    cls: priorityClass(parsed.body, req.headers, ctx.priority),
+    lane: USER_LANE,
+    arrival: started,
+    keepalive: parsed.stream && cfg.sse_keepalive_ms > 0 ? keepaliveFor(res, requestId) : null,
+    inflight: abort
+  }
   const bodyRewritten = typeof rawBody === 'string'
   const metrics = ctx.metrics
   const mm = metrics.forModel(model)
   const path = PATHS[parsed.endpoint]
+  const admission = ctx.admission
   let lastError: SwitchyardError | null = null
-  let attempt = 0
+  let tries = 0
+  let failures = 0
+  let requeues = 0
   try {
-    while (attempt < cfg.retry_attempts) {
-      attempt++
-      const router = ctx.routers.get(model)
-      const policy = router?.policy ?? null
-      const worker = policy === null ? null : policy.select(router!.workers, route)
-      if (worker === null || policy === null) return { status: 0, worker: null, attempts: attempt, ttftMs: null, error: lastError ?? noWorker(model) }
+    for (;;) {
+      tries++
+      let worker: Worker | null
+      const got = admission.acquire(requeues > 0 ? { ...admit, lane: INTERNAL_LANE } : admit)
+      if (got instanceof Promise) {
+        try {
+          worker = await got
+        } catch (err) {
+          if (abort.aborted) return { status: 499, worker: null, attempts: tries, ttftMs: null, error: null }
+          throw err
+        } finally {
+          abort.exchange = null
+        }
+      } else worker = got
+      if (worker === null) return { status: 0, worker: null, attempts: tries, ttftMs: null, error: lastError ?? noWorker(model) }
+      const policy = ctx.routers.get(model)?.policy ?? null
+      if (abort.aborted) {
+        admission.release(worker, route, policy)
+        return { status: 499, worker, attempts: tries, ttftMs: null, error: null }
+      }
       const up = httpUpstreamFor(worker, ctx.transport)
       const headers = upstreamHeaders(req.rawHeaders, requestId, cfg.api_key !== null, worker.apiKey, bodyRewritten)
-      const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, attempt < cfg.retry_attempts, policy, worker, route)
+      const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, failures + 1 < cfg.retry_attempts, requeues < cfg.max_requeues, policy!, worker, route)
       abort.exchange = ex
-      if (abort.aborted) ex.clientGone = true
-      addLoad(worker, tokens)
-      policy.onRouted?.(worker, route)
       let err: Error | null
       try {
         err = await ex.run(up, path, headers, rawBody)
       } finally {
-        removeLoad(worker, tokens)
-        policy.onFinished?.(worker, route)
+        admission.release(worker, route, policy)
       }
-      if (err === null) return { status: ex.status, worker, attempts: attempt, ttftMs: ex.ttftMs, error: null }
-      if (abort.aborted) return { status: 499, worker, attempts: attempt, ttftMs: ex.ttftMs, error: null }
+      if (err === null) return { status: ex.status, worker, attempts: tries, ttftMs: ex.ttftMs, error: null }
+      if (abort.aborted) return { status: 499, worker, attempts: tries, ttftMs: ex.ttftMs, error: null }
+      if ((ex.retryStatus === 429 || ex.retryStatus === 503) && ex.canRequeue) {
+        // Pushback: the worker cannot take it now. Back to the queue (internal lane, same age),
+        // away from this worker while others exist, after a short jittered pause.
+        requeues++
+        lastError = upstreamFailed(worker, `answered ${ex.retryStatus}`, err)
+        ctx.admission.noteRequeue(model)
+        ctx.log.debug({ rid: requestId, worker: worker.id, requeues }, 'worker pushed back; requeued')
+        if (route.excluded === null) route.excluded = []
+        route.excluded.push(worker)
+        await backoff(ctx, requeues)
+        if (abort.aborted) return { status: 499, worker, attempts: tries, ttftMs: null, error: null }
+        continue
+      }
       let failure: SwitchyardError
       let retryable: boolean
       if (ex.retryStatus !== 0) {
@@ -223,6 +290,7 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
         retryable = kind === 'network' || (err as { code?: string }).code === 'UND_ERR_CONNECT_TIMEOUT'
         failure = kind === 'timeout' ? upstreamTimeout(worker, err) : upstreamFailed(worker, err.message, err)
       }
+      failures++
       worker.totalErrors++
       worker.lastError = failure.message
       metrics.workerErrors.inc({ worker: worker.id, reason: failure.apiCode })
@@ -231,18 +299,17 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
         const streamErr = new SwitchyardError('SWY_ERR_UPSTREAM_STREAM', `the worker failed mid-answer: ${failure.message}`, { status: 502, type: 'server_error', apiCode: 'upstream_stream_error', cause: err })
         if (parsed.stream) res.end(sseErrorEvent(streamErr))
         else res.destroy(streamErr)
-        return { status: res.statusCode, worker, attempts: attempt, ttftMs: ex.ttftMs, error: streamErr }
+        return { status: res.statusCode, worker, attempts: tries, ttftMs: ex.ttftMs, error: streamErr }
       }
       lastError = failure
-      if (!retryable || attempt >= cfg.retry_attempts) return { status: 0, worker, attempts: attempt, ttftMs: null, error: failure }
+      if (!retryable || failures >= cfg.retry_attempts) return { status: 0, worker, attempts: tries, ttftMs: null, error: failure }
       metrics.retries.inc({ model, reason: failure.apiCode })
-      ctx.log.debug({ rid: requestId, worker: worker.id, attempt, err: failure.message }, 'retrying on another worker')
+      ctx.log.debug({ rid: requestId, worker: worker.id, attempt: tries, err: failure.message }, 'retrying on another worker')
       if (route.excluded === null) route.excluded = []
       route.excluded.push(worker)
-      await backoff(ctx, attempt)
-      if (abort.aborted) return { status: 499, worker, attempts: attempt, ttftMs: null, error: null }
+      await backoff(ctx, failures)
+      if (abort.aborted) return { status: 499, worker, attempts: tries, ttftMs: null, error: null }
     }
-    return { status: 0, worker: null, attempts: attempt, ttftMs: null, error: lastError ?? noWorker(model) }
   } finally {
     abort.exchange = null
   }

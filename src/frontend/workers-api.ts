@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { parseWorkerSpec, type WorkerSpec } from '../config/serve.js'
 import type { Worker } from '../registry/worker.js'
+import { applyWindow, type WindowLimits } from '../admission/window.js'
 import { invalidBody, MethodNotAllowedError, SwitchyardError } from '../shared/errors.js'
 import { readBody } from './body.js'
 import type { GatewayContext } from './context.js'
@@ -20,7 +21,7 @@ function workerNotFound (id: string): SwitchyardError {
  * Adds a worker to the registry and starts its first contact (model discovery or a probe).
  * Shared by start-up (flags, config) and POST /workers. `wait` resolves after first contact.
  */
-export function addWorker (ctx: GatewayContext, spec: WorkerSpec): { worker: Worker, ready: Promise<void> } {
+export function addWorker (ctx: GatewayContext, spec: WorkerSpec, reported: WindowLimits | null = null): { worker: Worker, ready: Promise<void> } {
   const worker = ctx.registry.add({
     id: spec.id,
     url: spec.url,
@@ -29,8 +30,20 @@ export function addWorker (ctx: GatewayContext, spec: WorkerSpec): { worker: Wor
     apiKey: spec.api_key,
     staticModels: spec.model !== null
   })
+  windowSpecs.set(worker, { requests: spec.max_inflight_requests, tokens: spec.max_inflight_tokens })
+  applyWorkerWindow(ctx, worker, reported)
   ctx.log.info({ worker: worker.id, url: worker.url, model: spec.model }, 'worker added')
   return { worker, ready: ctx.health.register(worker).then(() => attachKvEvents(ctx, worker, spec)) }
+}
+
+/** Each worker's own window from its config entry or POST /workers body. */
+const windowSpecs = new WeakMap<Worker, WindowLimits>()
+
+/** Sets the worker's dispatch window: its own entry, else the global flags, else `reported`. */
+export function applyWorkerWindow (ctx: GatewayContext, worker: Worker, reported: WindowLimits | null): void {
+  const c = ctx.config
+  const global = { requests: c.max_inflight_requests > 0 ? c.max_inflight_requests : null, tokens: c.max_inflight_tokens > 0 ? c.max_inflight_tokens : null }
+  applyWindow(worker, windowSpecs.get(worker) ?? { requests: null, tokens: null }, global, reported)
 }
 
 /** The mock engine's block size; vLLM's is 16 (give `block_size` for such workers). */
@@ -39,12 +52,33 @@ export const DEFAULT_BLOCK_SIZE = 64
 /** Subscribes to the worker's KV events (in-process engine, or its ZMQ endpoint) once its models are known. */
 function attachKvEvents (ctx: GatewayContext, worker: Worker, spec: WorkerSpec): void {
   if (worker.state === 'removed') return
+  if (worker.models.length === 0) {
+    // Discovery has not succeeded yet (the worker is pending and retried at each health probe):
+    // attach once its models are known, or never if it is removed first.
+    const off = ctx.registry.onChange(() => {
+      if (worker.state === 'removed') off()
+      else if (worker.models.length > 0) { off(); attachKvEvents(ctx, worker, spec) }
+    })
+    return
+  }
   const engine = ctx.engines.get(worker.id)
   const blockSize = spec.block_size ?? DEFAULT_BLOCK_SIZE
   for (const model of worker.models) {
     if (engine !== undefined) ctx.plane.attachInProcess(model, worker.id, engine, blockSize)
     else if (spec.kv_events !== null) ctx.plane.attachZmq(model, worker.id, spec.kv_events, spec.kv_replay, blockSize)
   }
+}
+
+/**
+ * Removes a worker from routing; its requests finish (`drained` resolves after the last one).
+ * Shared by DELETE /workers/{id} and NATS discovery. Null when no worker has this id.
+ */
+export function removeWorker (ctx: GatewayContext, id: string): { worker: Worker, drained: Promise<void> } | null {
+  const w = ctx.registry.get(id)
+  const drained = ctx.registry.remove(id)
+  if (drained === null || w === undefined) return null
+  ctx.log.info({ worker: id, inflight: w.inflightRequests }, 'worker removed; draining')
+  return { worker: w, drained }
 }
 
 /** GET /workers, GET|DELETE /workers/{id}, POST /workers. */
@@ -73,11 +107,9 @@ export async function handleWorkers (ctx: GatewayContext, req: IncomingMessage, 
     return
   }
   if (id !== null && method === 'DELETE') {
-    const w = ctx.registry.get(id)
-    const drained = ctx.registry.remove(id)
-    if (drained === null || w === undefined) throw workerNotFound(id)
-    ctx.log.info({ worker: id, inflight: w.inflightRequests }, 'worker removed; draining')
-    sendJson(res, 200, { id, deleted: true, draining_requests: w.inflightRequests })
+    const removed = removeWorker(ctx, id)
+    if (removed === null) throw workerNotFound(id)
+    sendJson(res, 200, { id, deleted: true, draining_requests: removed.worker.inflightRequests })
     return
   }
   throw new MethodNotAllowedError(method ?? '?', req.url ?? '/workers', id === null ? ['GET', 'POST'] : ['GET', 'DELETE'])

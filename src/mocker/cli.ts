@@ -23,6 +23,7 @@ port P+i, publishes KV events on E+i and answers replay on R+i.
   --num-gpu-blocks K          KV blocks per engine (default 16384)
   --max-num-seqs S            sequences per pass (default 256)
   --max-num-batched-tokens T  token budget per pass (default 8192)
+  --native-port N             also serve the native transport (swy://) from port N (default: off; 0 = free ports)
   --kv-events-port E          publish KV events over ZMQ from port E (default: no ZMQ)
   --kv-replay-port R          replay ROUTER ports from R (default E+N)
   --load-port L               forward-pass metrics PUB ports from L (default E+2N)
@@ -42,6 +43,7 @@ const FLAGS = {
   'num-gpu-blocks': { type: 'string' },
   'max-num-seqs': { type: 'string' },
   'max-num-batched-tokens': { type: 'string' },
+  'native-port': { type: 'string' },
   'kv-events-port': { type: 'string' },
   'kv-replay-port': { type: 'string' },
   'load-port': { type: 'string' },
@@ -97,7 +99,7 @@ export async function runMocker (argv: string[], io: RunMockerIo = {}): Promise<
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-      throw new BadFlagError(`cannot listen: ${(err as Error).message} (check --port, --kv-events-port, --kv-replay-port, --load-port, --host)`, err)
+      throw new BadFlagError(`cannot listen: ${(err as Error).message} (check --port, --native-port, --kv-events-port, --kv-replay-port, --load-port, --host)`, err)
     }
     throw err
   }
@@ -148,6 +150,8 @@ export function parseMockerFlags (argv: string[]): MockerFlagOptions | null {
   if (maxNumSeqs !== undefined) out.maxNumSeqs = maxNumSeqs
   const maxBatched = intFlag(values, 'max-num-batched-tokens', 1, 1 << 30)
   if (maxBatched !== undefined) out.maxNumBatchedTokens = maxBatched
+  const nativePort = portFlag(values, 'native-port', n)
+  if (nativePort !== undefined) out.nativePort = nativePort
   const kvPort = portFlag(values, 'kv-events-port', n)
   if (kvPort !== undefined) out.kvEventsPort = kvPort
   const replayPort = portFlag(values, 'kv-replay-port', n)
@@ -199,6 +203,8 @@ function checkPortOverlap (o: MockerFlagOptions, n: number): void {
   const ranges: Array<[string, number]> = []
   const http = o.port ?? 8000
   if (http !== 0) ranges.push(['--port', http])
+  const native = o.nativePort
+  if (native !== undefined && native !== null && native !== 0) ranges.push(['--native-port', native])
   const kv = o.kvEventsPort
   if (kv !== undefined && kv !== null && kv !== 0) {
     ranges.push(['--kv-events-port', kv])

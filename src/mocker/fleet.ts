@@ -8,6 +8,8 @@ import type { MockEngineOptions } from './options.js'
 import { startMockServer } from './server.js'
 import type { MockServer } from './server.js'
 import { KvEventPublisher, LoadPublisher } from './zmq-publisher.js'
+import { startMockNativeServer } from './native.js'
+import type { NativeWorkerServer } from '../worker/index.js'
 
 export interface MockFleetOptions extends Omit<MockEngineOptions, 'workerId'> {
   /** Engines to start; default 1. */
@@ -22,6 +24,8 @@ export interface MockFleetOptions extends Omit<MockEngineOptions, 'workerId'> {
   kvReplayPort?: number | null
   /** Engine i publishes forward-pass metrics on loadPort + i; default kvEventsPort + 2 × numWorkers (0 when kvEventsPort is 0). */
   loadPort?: number | null
+  /** Engine i also serves the native transport on nativePort + i; 0: free ports; null/absent: HTTP only. */
+  nativePort?: number | null
   /** KV events topic; default "". */
   kvTopic?: string
   /** Publish vLLM's legacy tagged-array events instead of maps. */
@@ -38,6 +42,10 @@ export interface MockWorker {
   readonly url: string
   readonly kvEvents: KvEventPublisher | null
   readonly load: LoadPublisher | null
+  /** The native transport server, when the fleet was started with nativePort. */
+  readonly native: NativeWorkerServer | null
+  /** swy://host:port, or null without nativePort. */
+  readonly nativeUrl: string | null
 }
 
 export interface MockFleet {
@@ -56,7 +64,7 @@ export interface MockFleet {
 export async function startMockFleet (opts: MockFleetOptions = {}): Promise<MockFleet> {
   const {
     numWorkers = 1, host = '127.0.0.1', port = 8000, kvEventsPort = null, kvReplayPort, loadPort,
-    kvTopic = '', legacyEvents = false, log, ...engineOpts
+    kvTopic = '', legacyEvents = false, nativePort = null, log, ...engineOpts
   } = opts
   const derived = (k: number): number | null => kvEventsPort === null ? null : kvEventsPort === 0 ? 0 : kvEventsPort + k * numWorkers
   const replayBase = kvReplayPort !== undefined ? kvReplayPort : derived(1)
@@ -94,7 +102,13 @@ export async function startMockFleet (opts: MockFleetOptions = {}): Promise<Mock
       }
       const server = await startMockServer(engine, { host, port: offset(port, i) })
       started.push(server)
-      const worker: MockWorker = { index: i, engine, server, url: server.url, kvEvents, load }
+      let native: NativeWorkerServer | null = null
+      if (nativePort !== null) {
+        const n = await startMockNativeServer(engine, { host, port: offset(nativePort, i) })
+        native = n
+        started.push({ close: async () => { await n.close() } })
+      }
+      const worker: MockWorker = { index: i, engine, server, url: server.url, kvEvents, load, native, nativeUrl: native?.url ?? null }
       workers.push(worker)
       log?.(describeWorker(worker))
     }
@@ -114,6 +128,7 @@ export async function startMockFleet (opts: MockFleetOptions = {}): Promise<Mock
 
 function describeWorker (w: MockWorker): string {
   let line = `worker ${w.index}: ${w.url} (model ${w.engine.model})`
+  if (w.nativeUrl !== null) line += `, native ${w.nativeUrl}`
   if (w.kvEvents !== null) {
     line += `, kv events ${w.kvEvents.endpoint}`
     if (w.kvEvents.replayEndpoint !== null) line += `, replay ${w.kvEvents.replayEndpoint}`

@@ -177,7 +177,9 @@ function modelsJson (state: ServerState): unknown {
       owned_by: 'switchyard-mocker',
       root: e.model,
       parent: null,
-      max_model_len: e.options.maxModelLen
+      max_model_len: e.options.maxModelLen,
+      // Not in vLLM's card: lets a Switchyard gateway size this worker's dispatch window.
+      capacity: { max_num_seqs: e.options.maxNumSeqs, kv_cache_tokens: e.options.numGpuBlocks * e.options.blockSize }
     }]
   }
 }

@@ -132,6 +132,7 @@ export class Registry {
   private publish (): void {
     const prev = this.snapshot
     this.snapshot = new RegistrySnapshot(++this.version, [...this.live.values()])
-    for (const fn of this.listeners) fn(this.snapshot, prev)
+    // A copy: a listener may unsubscribe itself while being told.
+    for (const fn of this.listeners.slice()) fn(this.snapshot, prev)
   }
 }

@@ -37,6 +37,12 @@ export class Worker {
   slot: number
   inflightRequests: number
   inflightTokens: number
+  /**
+   * Dispatch window (src/admission): most requests and tokens in flight at once; Infinity when
+   * unlimited. Set from the worker's config entry, else the global flags, else what it reports.
+   */
+  maxInflightRequests: number
+  maxInflightTokens: number
   /** Lifetime counters, for /workers and metrics. */
   totalRequests: number
   totalErrors: number
@@ -60,6 +66,8 @@ export class Worker {
     this.slot = slot
     this.inflightRequests = 0
     this.inflightTokens = 0
+    this.maxInflightRequests = Infinity
+    this.maxInflightTokens = Infinity
     this.totalRequests = 0
     this.totalErrors = 0
     this.consecutiveFailures = 0
@@ -80,6 +88,8 @@ export class Worker {
       state: this.state,
       inflight_requests: this.inflightRequests,
       inflight_tokens: this.inflightTokens,
+      max_inflight_requests: Number.isFinite(this.maxInflightRequests) ? this.maxInflightRequests : null,
+      max_inflight_tokens: Number.isFinite(this.maxInflightTokens) ? this.maxInflightTokens : null,
       total_requests: this.totalRequests,
       total_errors: this.totalErrors,
       last_error: this.lastError

@@ -68,6 +68,12 @@ export class CacheAwarePolicy implements Policy {
     return chosen
   }
 
+  /** Session affinity chose `worker`: the tree learns that it now holds this text. */
+  assign (worker: Worker, req: RouteRequest): void {
+    const text = req.text ?? ''
+    if (text.length > 0) this.tree.insert(text, worker, performance.now())
+  }
+
   private imbalanced (workers: readonly Worker[], req: RouteRequest): boolean {
     let min = Infinity
     let max = -Infinity

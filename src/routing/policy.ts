@@ -26,6 +26,11 @@ export interface Policy extends RouterPolicy {
   readonly needs: PolicyNeeds
   /** Picks a worker from `workers` (the router's current list), or null when none can take it. */
   select (workers: readonly Worker[], req: RouteRequest): Worker | null
+  /**
+   * `worker` was chosen for the request by someone else (session affinity): charge and learn as
+   * if `select()` had picked it. Stateless policies leave it out.
+   */
+  assign? (worker: Worker, req: RouteRequest): void
   /** The request was sent to `worker` (after select, once per attempt). */
   onRouted? (worker: Worker, req: RouteRequest): void
   /** The first byte of the answer arrived (prefill is over). */

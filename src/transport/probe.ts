@@ -9,8 +9,22 @@ function authHeaders (apiKey: string | null): Record<string, string> {
   return apiKey === null ? {} : { authorization: `Bearer ${apiKey}` }
 }
 
-/** The model ids a worker serves, from its GET /v1/models. Throws with a reason on failure. */
-export async function discoverModels (url: string, timeoutMs: number, apiKey: string | null): Promise<string[]> {
+/** What a worker's GET /v1/models tells: its models, and the dispatch window it reports, if any. */
+export interface ModelCard {
+  models: string[]
+  /**
+   * From a model entry's `capacity` {max_num_seqs, kv_cache_tokens} (the mock engine sends it;
+   * vLLM does not, so its windows come from configuration).
+   */
+  window: { requests: number | null, tokens: number | null } | null
+}
+
+function positive (v: unknown): number | null {
+  return typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : null
+}
+
+/** Reads GET /v1/models. Throws with a reason on failure. */
+export async function discoverModelCard (url: string, timeoutMs: number, apiKey: string | null): Promise<ModelCard> {
   const res = await request(url + '/v1/models', {
     method: 'GET',
     headers: authHeaders(apiKey),
@@ -22,10 +36,18 @@ export async function discoverModels (url: string, timeoutMs: number, apiKey: st
     await res.body.dump()
     throw new Error(`GET /v1/models answered ${res.statusCode}`)
   }
-  const doc = await res.body.json() as { data?: Array<{ id?: unknown }> }
-  const ids = Array.isArray(doc?.data) ? doc.data.map(m => m?.id).filter((id): id is string => typeof id === 'string' && id !== '') : []
+  const doc = await res.body.json() as { data?: Array<{ id?: unknown, capacity?: { max_num_seqs?: unknown, kv_cache_tokens?: unknown } }> }
+  const data = Array.isArray(doc?.data) ? doc.data : []
+  const ids = data.map(m => m?.id).filter((id): id is string => typeof id === 'string' && id !== '')
   if (ids.length === 0) throw new Error('GET /v1/models listed no model')
-  return ids
+  const cap = data.find(m => m?.capacity !== undefined && m.capacity !== null)?.capacity
+  const window = cap === undefined ? null : { requests: positive(cap.max_num_seqs), tokens: positive(cap.kv_cache_tokens) }
+  return { models: ids, window }
+}
+
+/** The model ids a worker serves, from its GET /v1/models. Throws with a reason on failure. */
+export async function discoverModels (url: string, timeoutMs: number, apiKey: string | null): Promise<string[]> {
+  return (await discoverModelCard(url, timeoutMs, apiKey)).models
 }
 
 /** One health probe: GET /health answering 2xx within the deadline. */

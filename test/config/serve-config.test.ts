@@ -78,3 +78,25 @@ test('an unknown flag is a clear error', () => {
 test('a missing config file is named', () => {
   assert.throws(() => loadServeConfig(['--config', '/nonexistent/x.yaml'], {}), /cannot read \/nonexistent\/x\.yaml: ENOENT/)
 })
+
+test('--tokenizer MODEL=DIR sets a model\'s tokenizer over the file; a value without MODEL= is an error', () => {
+  const file = yamlFile('models:\n  m1: { tokenizer: /from/file, policy: kv }\n')
+  const { config } = loadServeConfig(['--config', file, '--tokenizer', 'm1=/from/flag', '--tokenizer', 'm2=/other'], { SWITCHYARD_TOKENIZERS: 'm3=/env' })
+  assert.equal(config.models.m1?.tokenizer, '/from/flag')
+  assert.equal(config.models.m1?.policy, 'kv', 'the rest of the model entry is kept')
+  assert.equal(config.models.m2?.tokenizer, '/other')
+  assert.equal(config.models.m3?.tokenizer, '/env')
+  assert.throws(() => loadServeConfig(['--tokenizer', '/just/a/dir'], {}), (err: Error) => err instanceof ConfigError && /--tokenizer takes MODEL=DIR/.test(err.message))
+})
+
+test('admission settings: windows per worker in the file, queue weights validated', () => {
+  const file = yamlFile('workers:\n  - { url: http://127.0.0.1:9, model: m, max_inflight_requests: 8, max_inflight_tokens: 65536 }\n')
+  const { config } = loadServeConfig(['--config', file, '--queue-policy', 'strict', '--sse-keepalive-ms', '2s'], {})
+  assert.equal(config.workers[0]?.max_inflight_requests, 8)
+  assert.equal(config.workers[0]?.max_inflight_tokens, 65536)
+  assert.equal(config.queue_policy, 'strict')
+  assert.equal(config.sse_keepalive_ms, 2000)
+  assert.throws(() => loadServeConfig(['--queue-weights', '4:2'], {}), (err: Error) => /queue_weights must be three positive numbers/.test(err.message))
+  const bad = yamlFile('workers:\n  - { url: http://127.0.0.1:9, max_inflight_requests: 0 }\n')
+  assert.throws(() => loadServeConfig(['--config', bad], {}), (err: Error) => /max_inflight_requests must be a positive integer/.test(err.message))
+})

@@ -37,6 +37,10 @@ test('a worker declaring kv_events in the config file feeds the kv policy over Z
     const counters = gw.ctx.plane.counters()
     assert.equal(counters.length, 1)
     assert.ok(counters[0]!.events > 0)
+    const metrics = await (await request(gw.url + '/metrics')).body.text()
+    assert.match(metrics, new RegExp(`switchyard_kv_events_total\\{model="mock-llm",worker="${id}"\\} [1-9]`))
+    assert.match(metrics, new RegExp(`switchyard_kv_index_blocks\\{model="mock-llm",worker="${id}"\\} [1-9]`))
+    assert.match(metrics, /switchyard_kv_event_gaps_total\{model="mock-llm",worker="[^"]+"\} 0/)
   } finally {
     await gw.close(0)
     await fleet.close()

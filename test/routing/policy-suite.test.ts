@@ -1,16 +1,15 @@
 import { test, describe } from 'node:test'
 import assert from 'node:assert/strict'
-import { POLICY_NAMES } from '../../src/config/settings.js'
 import { addLoad, removeLoad } from '../../src/registry/load.js'
 import { Registry } from '../../src/registry/registry.js'
 import { RouterManager } from '../../src/registry/router-manager.js'
 import type { Worker } from '../../src/registry/worker.js'
-import { createPolicy } from '../../src/routing/index.js'
+import { createPolicy, ROUTING_POLICY_NAMES, type RoutingPolicyName } from '../../src/routing/index.js'
 import type { Policy, RouteRequest } from '../../src/routing/policy.js'
 
 function fleet (n: number, policy: Policy['name'], model = 'm'): { registry: Registry, routers: RouterManager<Policy> } {
   const registry = new Registry()
-  const routers = new RouterManager<Policy>(registry, () => createPolicy(policy as typeof POLICY_NAMES[number]))
+  const routers = new RouterManager<Policy>(registry, () => createPolicy(policy as RoutingPolicyName))
   for (let i = 0; i < n; i++) {
     const w = registry.add({ id: `w${i}`, url: `http://10.0.0.1:${8000 + i}`, models: [model], labels: {}, apiKey: null, staticModels: true })
     registry.update(w, 'healthy')
@@ -28,7 +27,7 @@ function pick (routers: RouterManager<Policy>, r: RouteRequest = req()): Worker 
 }
 
 // The conformance suite: every policy, including the ones later issues add, must pass it.
-for (const name of POLICY_NAMES) {
+for (const name of ROUTING_POLICY_NAMES) {
   describe(`policy ${name} (shared suite)`, () => {
     test('returns null when the model has no worker', () => {
       const policy = createPolicy(name)
