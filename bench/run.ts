@@ -5,6 +5,7 @@
 const SCENARIOS: Record<string, { about: string, load: () => Promise<{ main: (argv: string[]) => Promise<void> }> }> = {
   scaling: { about: '1, 2, 4, 8 mock engines at the same per-engine concurrency through the gateway: throughput ratio, gateway CPU', load: () => import('./scaling.js') },
   'admission-burst': { about: 'bursts of low- then high-priority requests: no queue vs FIFO vs priority queue, latency per class and throughput', load: () => import('./admission-burst.js') },
+  tokenize: { about: 'chat template + Qwen3 tokenizer per request: plain vs the segment cache, fresh / shared system prompt / multi-turn', load: () => import('./tokenize.js') },
   selection: { about: 'ns and bytes per routing decision vs worker count, with and without registry churn', load: () => import('./selection.js') },
   'kv-index': { about: 'KV block events applied per second and lookup latency vs prompt length and worker count', load: () => import('./kv-index.js') },
   mocker: { about: 'one mock engine at full speed, c=256, ISL/OSL 1024/1024: direct vs through the gateway, CPU per request', load: () => import('./mocker.js') },

@@ -10,6 +10,7 @@ import { Template } from '@huggingface/jinja'
 import type { ChatMessage, Tokenizer } from './types.js'
 import { messageText } from './types.js'
 import { TokenizerError } from './errors.js'
+import { SegmentCache } from './segment-cache.js'
 import { invalidBody } from '../shared/errors.js'
 
 interface LenmlTokenizer {
@@ -32,17 +33,38 @@ export class HfTokenizer implements Tokenizer {
   private readonly inner: LenmlTokenizer
   private readonly template: Template | null
   private readonly templateTokens: Record<string, string>
+  /** Ids of text pieces between added tokens, cached; null when the tokenizer does not allow it. */
+  readonly segments: SegmentCache | null
 
-  constructor (name: string, inner: LenmlTokenizer, template: Template | null, templateTokens: Record<string, string>, eosTokenId: number | null) {
+  constructor (name: string, inner: LenmlTokenizer, template: Template | null, templateTokens: Record<string, string>, eosTokenId: number | null, added: ReadonlyMap<string, number> | null = null) {
     this.name = name
     this.inner = inner
     this.template = template
     this.templateTokens = templateTokens
     this.eosTokenId = eosTokenId
+    this.segments = added === null || added.size === 0 ? null : this.checkedCache(added)
   }
 
   encode (text: string): Uint32Array {
+    if (this.segments !== null) return this.segments.encode(text)
+    return this.encodePlain(text)
+  }
+
+  private encodePlain (text: string): Uint32Array {
     return Uint32Array.from(this.inner.encode(text, { add_special_tokens: false }))
+  }
+
+  /** The segment cache, if it encodes a probe conversation exactly as the tokenizer does. */
+  private checkedCache (added: ReadonlyMap<string, number>): SegmentCache | null {
+    const cache = new SegmentCache(added, (t) => this.inner.encode(t, { add_special_tokens: false }))
+    const tokens = [...added.keys()]
+    let probe = `${tokens.join(' a\n')}  The quick brown fox.\n\n${tokens.join('x')} ünïcödé 123 ${tokens[0]}`
+    if (this.template !== null) {
+      try { probe += this.applyChatTemplate([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi there!\n' }, { role: 'assistant', content: ' Hello.' }, { role: 'user', content: 'Why?' }]) } catch { /* a template that rejects the probe: the plain probe decides */ }
+    }
+    const a = this.encodePlain(probe)
+    const b = cache.encode(probe)
+    return a.length === b.length && a.every((v, i) => v === b[i]) ? cache : null
   }
 
   decode (ids: ArrayLike<number>): string {
@@ -106,7 +128,7 @@ export async function loadHfTokenizer (dir: string): Promise<HfTokenizer> {
     const ids = inner.encode(eos, { add_special_tokens: false })
     if (ids.length === 1) eosTokenId = ids[0]!
   }
-  return new HfTokenizer(`hf:${dir}`, inner, template, templateTokens, eosTokenId)
+  return new HfTokenizer(`hf:${dir}`, inner, template, templateTokens, eosTokenId, addedTokens(tokenizerJSON))
 }
 
 async function readJson (path: string, required: true): Promise<JsonObject>
@@ -163,4 +185,20 @@ function tokenText (value: unknown): string | null {
     return (value as { content: string }).content
   }
   return null
+}
+
+/**
+ * tokenizer.json's added tokens as content -> id, or null when one of them strips or normalizes
+ * its neighbours (then pieces between them are not independent and nothing is cached).
+ */
+function addedTokens (tokenizerJSON: JsonObject): Map<string, number> | null {
+  const list = tokenizerJSON.added_tokens
+  if (!Array.isArray(list)) return null
+  const out = new Map<string, number>()
+  for (const t of list as Array<Record<string, unknown>>) {
+    if (typeof t?.content !== 'string' || typeof t.id !== 'number' || t.content === '') return null
+    if (t.lstrip === true || t.rstrip === true || t.normalized === true || t.single_word === true) return null
+    out.set(t.content, t.id)
+  }
+  return out
 }

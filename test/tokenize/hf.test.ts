@@ -79,3 +79,19 @@ test('a conversation the template rejects is a 400, not a crash', async () => {
     await rm(dir, { recursive: true, force: true })
   }
 })
+
+test('the segment cache encodes multi-turn chats exactly as the plain tokenizer, and reuses earlier turns', async () => {
+  const tok = await qwen
+  assert.ok(tok.segments !== null, 'Qwen3 has no stripping added tokens: the cache must be on')
+  const plain = (text: string): number[] => Array.from((tok as unknown as { encodePlain (t: string): Uint32Array }).encodePlain(text))
+  const messages: Array<{ role: string, content: string }> = [{ role: 'system', content: 'You answer in French, briefly.  ' }]
+  const words = ['alpha', 'béta', ' gamma\n', '日本語', '  spaces ', 'x'.repeat(300), '<not special>', '\t\ttab', '🙂 emoji']
+  for (let turn = 0; turn < 6; turn++) {
+    messages.push({ role: 'user', content: words.slice(0, turn + 3).join(turn % 2 === 0 ? ' ' : '') })
+    const text = tok.applyChatTemplate(messages)
+    const hitsBefore = tok.segments.hits
+    assert.deepEqual(Array.from(tok.encode(text)), plain(text), `turn ${turn}`)
+    if (turn > 0) assert.ok(tok.segments.hits > hitsBefore, 'earlier turns come from the cache')
+    messages.push({ role: 'assistant', content: `answer ${turn}` })
+  }
+})
