@@ -22,6 +22,7 @@ port P+i, publishes KV events on E+i and answers replay on R+i.
   --block-size B              tokens per KV block (default 64)
   --num-gpu-blocks K          KV blocks per engine (default 16384)
   --max-num-seqs S            sequences per pass (default 256)
+  --max-waiting W             refuse requests with 429 while W are waiting (default: unlimited)
   --max-num-batched-tokens T  token budget per pass (default 8192)
   --native-port N             also serve the native transport (swy://) from port N (default: off; 0 = free ports)
   --kv-events-port E          publish KV events over ZMQ from port E (default: no ZMQ)
@@ -42,6 +43,7 @@ const FLAGS = {
   'block-size': { type: 'string' },
   'num-gpu-blocks': { type: 'string' },
   'max-num-seqs': { type: 'string' },
+  'max-waiting': { type: 'string' },
   'max-num-batched-tokens': { type: 'string' },
   'native-port': { type: 'string' },
   'kv-events-port': { type: 'string' },
@@ -148,6 +150,8 @@ export function parseMockerFlags (argv: string[]): MockerFlagOptions | null {
   if (numGpuBlocks !== undefined) out.numGpuBlocks = numGpuBlocks
   const maxNumSeqs = intFlag(values, 'max-num-seqs', 1, 1 << 20)
   if (maxNumSeqs !== undefined) out.maxNumSeqs = maxNumSeqs
+  const maxWaiting = intFlag(values, 'max-waiting', 0, 1 << 30)
+  if (maxWaiting !== undefined) out.maxWaiting = maxWaiting
   const maxBatched = intFlag(values, 'max-num-batched-tokens', 1, 1 << 30)
   if (maxBatched !== undefined) out.maxNumBatchedTokens = maxBatched
   const nativePort = portFlag(values, 'native-port', n)

@@ -22,6 +22,11 @@ export interface MockEngineOptions {
   maxNumBatchedTokens?: number
   /** Longest prompt + output accepted. Default and maximum: the whole KV cache (numGpuBlocks × blockSize). */
   maxModelLen?: number
+  /**
+   * Requests allowed to wait for a running slot; beyond it the servers refuse new ones (HTTP 429
+   * with Retry-After, as SGLang's --max-queued-requests or TGI do). Default: unlimited (vLLM).
+   */
+  maxWaiting?: number
   /** Modeled pass time is divided by this; 0 runs passes as fast as possible. Default 1. */
   speedupRatio?: number
   /** "virtual": time advances by the modeled pass time without sleeping. Default "real". */
@@ -49,6 +54,7 @@ export interface ResolvedEngineOptions {
   maxNumSeqs: number
   maxNumBatchedTokens: number
   maxModelLen: number
+  maxWaiting: number
   speedupRatio: number
   clock: 'real' | 'virtual'
   seed: number
@@ -59,7 +65,7 @@ export interface ResolvedEngineOptions {
 }
 
 const KEYS = new Set<string>([
-  'model', 'workerId', 'dpRank', 'blockSize', 'numGpuBlocks', 'maxNumSeqs', 'maxNumBatchedTokens', 'maxModelLen',
+  'model', 'workerId', 'dpRank', 'blockSize', 'numGpuBlocks', 'maxNumSeqs', 'maxNumBatchedTokens', 'maxModelLen', 'maxWaiting',
   'speedupRatio', 'clock', 'seed', 'eosProbability', 'defaultMaxTokens', 'enablePrefixCaching', 'heartbeatMs', 'tokenizer'
 ])
 
@@ -79,6 +85,7 @@ export function resolveEngineOptions (opts: MockEngineOptions = {}): ResolvedEng
     maxNumSeqs: int(opts.maxNumSeqs, 'maxNumSeqs', 256, 1, 1 << 20),
     maxNumBatchedTokens: int(opts.maxNumBatchedTokens, 'maxNumBatchedTokens', 8192, 1, 1 << 30),
     maxModelLen: int(opts.maxModelLen, 'maxModelLen', capacity, 2, capacity),
+    maxWaiting: opts.maxWaiting === undefined ? Infinity : int(opts.maxWaiting, 'maxWaiting', 0, 0, 1 << 30),
     speedupRatio: num(opts.speedupRatio, 'speedupRatio', 1, 0, 1e9),
     clock: opts.clock ?? 'real',
     seed: int(opts.seed, 'seed', 0, 0, 0xffffffff),

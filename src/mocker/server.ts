@@ -128,6 +128,10 @@ function generate (state: ServerState, kind: ApiKind, raw: Buffer, res: ServerRe
   const engine = state.engine
   let gen: HttpGeneration
   try {
+    if (engine.scheduler.numWaiting >= engine.options.maxWaiting) {
+      res.setHeader('retry-after', '1')
+      throw new SwitchyardError('SWY_ERR_ENGINE_OVERLOADED', `the engine already has ${engine.scheduler.numWaiting} requests waiting (max_waiting ${engine.options.maxWaiting})`, { status: 429, type: 'rate_limit_error', apiCode: 'engine_overloaded' })
+    }
     const body = parseJsonBody(raw)
     const parsed = parseGenerateRequest(kind, body, engine.model, engine.tokenizer)
     const id = (kind === 'chat' ? 'chatcmpl-' : 'cmpl-') + state.idPrefix + String(state.requestCount++)

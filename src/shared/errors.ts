@@ -66,6 +66,7 @@ export const ERROR_CODES = {
   SWY_ERR_UPSTREAM_UNAVAILABLE: 'the worker could not be reached or failed before answering, after retries',
   SWY_ERR_UPSTREAM_STREAM: 'the worker failed after the response had started',
   SWY_ERR_SHUTTING_DOWN: 'the gateway is shutting down',
+  SWY_ERR_ENGINE_OVERLOADED: 'the mock engine has max_waiting requests waiting already (429; the gateway requeues such pushback)',
   SWY_ERR_QUEUE_FULL: 'no worker had room and the model\'s queue is at its request or token cap (429, with Retry-After)',
   SWY_ERR_QUEUE_TIMEOUT: 'the request waited in the queue longer than queue_timeout (503, with Retry-After)',
   SWY_ERR_REQUEST_TOO_LARGE: 'prompt plus max_tokens exceed every worker\'s token window (400 context_length_exceeded)',

@@ -232,3 +232,18 @@ test('a mock engine\'s window comes from what it reports (max_num_seqs, KV cache
     await fleet.close()
   }
 })
+
+test('a real mock engine that refuses work (429 beyond --max-waiting) gets it back through the queue; every request is served', async () => {
+  const fleet = await startMockFleet({ numWorkers: 1, port: 0, model: 'test-model', maxNumSeqs: 1, maxWaiting: 1, speedupRatio: 5 })
+  const gw = await startGateway(['--worker', `test-model=${fleet.workers[0]!.url}`, '--max-requeues', '20', '--retry-backoff', '20ms', '--retry-backoff-max', '100ms'])
+  try {
+    const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => chat(gw.url, { max_tokens: 8, ignore_eos: true, user: `r${i}` })))
+    assert.deepEqual(answers.map(a => a.status), [200, 200, 200, 200, 200], JSON.stringify(answers.filter(a => a.status !== 200).map(a => a.body)))
+    const metrics = await (await request(gw.url + '/metrics')).body.text()
+    const requeues = Number(/switchyard_queue_requeues_total\{model="test-model"\} (\d+)/.exec(metrics)?.[1] ?? 0)
+    assert.ok(requeues >= 1, 'the engine pushed back at least once')
+  } finally {
+    await gw.close()
+    await fleet.close()
+  }
+})
