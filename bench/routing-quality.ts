@@ -114,11 +114,11 @@ async function waitForWorkers (url: string, n: number, timeoutMs = 20_000): Prom
 function loadFor (workload: WorkloadName, o: Opts): Omit<LoadOptionsInput, 'url' | 'model'> {
   const common = { endpoint: 'completions' as const, stream: true, ignoreEos: true, seed: 7, durationS: workload === 'trace' ? o.durationS : o.durationGeneratedS, drainTimeoutS: o.drainS, scrapeMetrics: true, progress: true }
   switch (workload) {
-    // 64 groups sharing a 3/4 prefix of ~4k tokens (196k prefix tokens): a quarter of them fits
-    // one engine's cache beside the running requests, all of them do not.
-    case 'shared-prefix': return { ...common, workload: 'shared-prefix', numPrefixes: 64, promptsPerPrefix: 16, prefixRatio: 0.75, isl: { mean: 4096, stddev: 512 }, osl: { mean: 96, stddev: 32 }, requestRate: o.rate }
+    // 128 groups sharing a 3/4 prefix of ~4k tokens (393k prefix tokens): a quarter of them fits
+    // one engine's cache (262k tokens) beside the running requests, all of them do not.
+    case 'shared-prefix': return { ...common, workload: 'shared-prefix', numPrefixes: 128, promptsPerPrefix: 8, prefixRatio: 0.75, isl: { mean: 4096, stddev: 512 }, osl: { mean: 96, stddev: 32 }, requestRate: o.rate }
     // Conversations of 4 turns, each resending the history (x-session-id per session).
-    case 'multi-turn': return { ...common, workload: 'multi-turn', numSessions: 1000, turns: 4, isl: { mean: 1024, stddev: 256 }, osl: { mean: 128, stddev: 32 }, requestRate: o.sessionRate }
+    case 'multi-turn': return { ...common, workload: 'multi-turn', numSessions: 1000, turns: 4, isl: { mean: 3072, stddev: 512 }, osl: { mean: 128, stddev: 32 }, requestRate: o.sessionRate }
     case 'trace': return { ...common, workload: 'trace', trace: o.trace, traceFormat: 'mooncake', traceSpeedup: o.traceSpeedup, traceStartS: o.traceStartS }
   }
 }
@@ -217,16 +217,16 @@ export async function main (argv: string[]): Promise<void> {
       drain: { type: 'string', default: '45' },
       speedup: { type: 'string', default: '1' },
       'num-gpu-blocks': { type: 'string', default: '65536' },
-      'num-gpu-blocks-generated': { type: 'string', default: '2048' },
+      'num-gpu-blocks-generated': { type: 'string', default: '4096' },
       trace: { type: 'string', default: '/work/shared/traces/conversation_trace.jsonl' },
       'trace-speedup': { type: 'string', default: '5' },
       'trace-start': { type: 'string', default: '600' },
       rate: { type: 'string', default: '30' },
-      'session-rate': { type: 'string', default: '6' },
+      'session-rate': { type: 'string', default: '5' },
       'affinity-policies': { type: 'string', default: 'round_robin,kv' },
       'kv-opts': { type: 'string', default: '{}' },
       quick: { type: 'boolean', default: false },
-      out: { type: 'string', default: 'bench-results/routing-quality' },
+      out: { type: 'string', default: 'results/routing-quality' },
       'no-record': { type: 'boolean', default: false }
     }
   })
@@ -276,7 +276,7 @@ export async function main (argv: string[]): Promise<void> {
   const header = `routing-quality — ${await machine()}\n` +
     `command: node dist/bench/run.js routing-quality ${argv.join(' ')}\n` +
     `per run: fresh mocker process (N engines at speed-up ${o.speedup} × 4 / N, so every fleet has the capacity of 4 engines at ${o.speedup}; timing model on; KV blocks of 64 tokens per engine: ${o.numGpuBlocks} (trace) / ${o.numGpuBlocksGenerated} (generated workloads), KV events over ZMQ) + gateway process (session affinity off, except rows marked +affinity) + load generator; completions, stream, ignore_eos, ${o.durationS} s (trace) / ${o.durationGeneratedS} s (generated) of arrivals then up to ${o.drainS} s drain (requests still running then are cancelled and counted as failed).\n` +
-    `workloads: shared-prefix (64 prefixes, ISL ~4096, 75% shared, OSL ~96, Poisson ${o.rate} req/s); multi-turn (4 turns, ISL ~1024 per turn + history, OSL ~128, ${o.sessionRate} new sessions/s); trace (Mooncake conversation trace from ${o.traceStartS} s, time ÷ ${o.traceSpeedup}).\n` +
+    `workloads: shared-prefix (128 prefixes, ISL ~4096, 75% shared, OSL ~96, Poisson ${o.rate} req/s); multi-turn (4 turns, ISL ~3072 per turn + history, OSL ~128, ${o.sessionRate} new sessions/s); trace (Mooncake conversation trace from ${o.traceStartS} s, time ÷ ${o.traceSpeedup}).\n` +
     'ceiling = cached share of prompt tokens one infinite global prefix cache would give for the token sequences the engines received (64-token blocks, last token always computed).\n' +
     'The machine is shared and noisy (2 cores, other sessions running): compare the ratios between policies of one run, not absolute ms across runs.'
   console.log('\n' + header)

@@ -63,11 +63,13 @@ export const KV_PREDICTED_DEFAULTS: Partial<KvPolicyOptions> = { costModel: 'pre
  */
 export class KvDecisionStats {
   decisions = 0
-  /** Sums over all decisions, µs. */
+  /** Placements made by someone else (session affinity) and charged through `assign()`: not timed. */
+  assigned = 0
+  /** Sums over all decisions (select() calls), µs. */
   hashUs = 0
   lookupUs = 0
   selectUs = 0
-  /** Sums of the chosen worker's predicted overlap and of the prompts' full blocks. */
+  /** Sums of the chosen worker's predicted overlap and of the prompts' full blocks (decisions and assignments). */
   predictedBlocks = 0
   promptBlocks = 0
   /** Decisions the bounded-load guard changed (the cheapest worker was over the bound). */
@@ -242,7 +244,7 @@ export class KvPolicy implements Policy {
     req.policyBlocks = reqBlocks - overlap + 1
     const now = performance.now()
     if (this.predicted) this.predictions.set(req, { at: now, ms: this.cost(worker, overlap, isl, reqBlocks, now) })
-    this.stats.decisions++
+    this.stats.assigned++
     this.stats.predictedBlocks += overlap
     this.stats.promptBlocks += reqBlocks
   }

@@ -5,6 +5,7 @@ import { Registry } from '../../src/registry/registry.js'
 import type { Worker } from '../../src/registry/worker.js'
 import { SessionAffinity, type AffinityOptions } from '../../src/routing/affinity.js'
 import { createBasePolicy, createPolicy } from '../../src/routing/index.js'
+import type { KvPolicy } from '../../src/routing/kv.js'
 import type { Policy, RouteRequest } from '../../src/routing/policy.js'
 
 function setup (n: number, inner: Policy = createBasePolicy('round_robin'), opts: Partial<AffinityOptions> = {}): { ws: Worker[], registry: Registry, policy: SessionAffinity } {
@@ -118,6 +119,9 @@ test('when affinity picks the worker, the kv policy still charges the request\'s
   route(policy, ws, again)
   assert.ok(again.policyBlocks > 0, 'decode blocks charged')
   assert.equal(again.policyPrefill, 0, 'the first request\'s blocks (recorded: no event source here) all count as cached')
+  const kv = (policy as SessionAffinity).inner as KvPolicy
+  assert.equal(kv.stats.decisions, 1, 'the first request: chosen by kv')
+  assert.equal(kv.stats.assigned, 1, 'the second: placed by affinity, charged by kv')
 })
 
 test('createPolicy wraps every policy in session affinity unless told not to', () => {
