@@ -6,10 +6,9 @@
  * have their own event loop, so a busy engine process cannot delay the gateway's routing decisions
  * or the client's TTFT clock, and each one's CPU is measured apart.
  *
- * The policy is built with routing's `createPolicy` so the benchmark can pass what the serve
- * settings do not have yet: `kv_dynamo`, session affinity on/off and the engines' KV capacity.
- * (It replaces the RouterManager's factory before the first worker registers; the lead wires
- * these as settings, see docs/routing.md.)
+ * The policy, session affinity and the engines' KV capacity go through the serve settings
+ * (--policy, --session-affinity, models.<m>.kv_capacity_blocks); only tuning runs (--kv-opts)
+ * replace the router manager's factory to pass kv options the settings do not expose.
  *
  * IPC: sends `{ type: 'ready', url }`; answers `{ type: 'stats' }` with the policies' counters.
  */
@@ -39,7 +38,9 @@ function policyStats (p: Policy): Record<string, unknown> {
 
 async function main (): Promise<void> {
   const cfg = JSON.parse(process.argv[2] ?? '{}') as RoutingGatewayConfig
-  const { config } = loadServeConfig(['--port', '0', '--log-level', 'warn', ...cfg.workers.flatMap(w => ['--worker', `${cfg.model}=${w.url}`])], {})
+  const { config } = loadServeConfig(['--port', '0', '--log-level', 'warn', '--policy', cfg.policy, '--session-affinity', String(cfg.affinity), ...cfg.workers.flatMap(w => ['--worker', `${cfg.model}=${w.url}`])], {})
+  const blockSize = cfg.workers[0]?.blockSize ?? 64
+  config.models[cfg.model] = { policy: null, tokenizer: null, block_size: blockSize, kv_capacity_blocks: cfg.workers[0]?.numGpuBlocks ?? null }
   config.workers.forEach((w, i) => {
     const mw = cfg.workers[i]!
     w.id = `mock-${i}`
@@ -49,11 +50,12 @@ async function main (): Promise<void> {
   })
   const gw = new Gateway(config, { logger: pino({ level: 'warn' }) })
   const ctx = gw.ctx
-  const blockSizeFor = (): number => cfg.workers[0]?.blockSize ?? 64
-  const kvCapacityFor = (): number | null => cfg.workers[0]?.numGpuBlocks ?? null
-  // Bench-only: the policy factory with the options the settings do not carry yet.
-  ;(ctx.routers as unknown as { policyFor: (model: string) => Policy }).policyFor = (model) =>
-    createPolicy(cfg.policy, model, { plane: ctx.plane, blockSizeFor, kvCapacityFor }, { affinity: cfg.affinity ? {} : false, kv: cfg.kvOpts })
+  if (Object.keys(cfg.kvOpts).length > 0) {
+    // Tuning runs only: kv options the settings do not expose, through the router manager's factory.
+    const kvCapacityFor = (): number | null => cfg.workers[0]?.numGpuBlocks ?? null
+    ;(ctx.routers as unknown as { policyFor: (model: string) => Policy }).policyFor = (model) =>
+      createPolicy(cfg.policy, model, { plane: ctx.plane, blockSizeFor: () => blockSize, kvCapacityFor }, { affinity: cfg.affinity ? {} : false, kv: cfg.kvOpts })
+  }
   const url = await gw.start()
   process.on('message', (m: { type: string }) => {
     if (m.type !== 'stats') return

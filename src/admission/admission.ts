@@ -92,7 +92,9 @@ export class Admission {
     private readonly routers: RouterManager<Policy>,
     registry: Registry,
     readonly opts: AdmissionOptions,
-    private readonly metrics: AdmissionMetrics | null = null
+    private readonly metrics: AdmissionMetrics | null = null,
+    /** Told after each dispatch, right after the deciding select() (router overhead metrics read the policy's last decision). */
+    private readonly onDispatch: ((policy: Policy, route: RouteRequest) => void) | null = null
   ) {
     // A worker that becomes routable (or leaves) changes what fits: try the queues again.
     this.unsubscribe = registry.onChange(() => { this.pumpAll() })
@@ -212,6 +214,7 @@ export class Admission {
   private charge (policy: Policy, worker: Worker, route: RouteRequest, tokens: number): void {
     addLoad(worker, tokens)
     policy.onRouted?.(worker, route)
+    if (this.onDispatch !== null) this.onDispatch(policy, route)
   }
 
   private enqueue (router: Router<Policy>, a: AdmitRequest, tokens: number, existing: ModelQueue | undefined): Promise<Worker> {

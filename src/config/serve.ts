@@ -31,6 +31,8 @@ export interface ModelSpec {
   /** A Hugging Face tokenizer directory (tokenizer.json + tokenizer_config.json); null: built-in. */
   tokenizer: string | null
   block_size: number | null
+  /** KV cache blocks per worker of the model (the kv policy turns active blocks into KV usage); null: what the workers report. */
+  kv_capacity_blocks: number | null
 }
 
 export interface ServeConfig extends ServeSettings {
@@ -40,7 +42,7 @@ export interface ServeConfig extends ServeSettings {
 }
 
 const WORKER_KEYS = ['id', 'url', 'model', 'labels', 'api_key', 'kv_events', 'kv_replay', 'block_size', 'max_inflight_requests', 'max_inflight_tokens'] as const
-const MODEL_KEYS = ['policy', 'tokenizer', 'block_size'] as const
+const MODEL_KEYS = ['policy', 'tokenizer', 'block_size', 'kv_capacity_blocks'] as const
 const FILE_KEYS = [...Object.keys(SERVE_SETTINGS), 'workers', 'models'] as const
 
 function isRecord (v: unknown): v is Record<string, unknown> {
@@ -218,7 +220,7 @@ export function loadServeConfig (argv: string[], env: Record<string, string | un
     else {
       for (const [name, m] of Object.entries(file.models)) {
         const where = `models.${name} in ${configPath}`
-        if (m === null) { models[name] = { policy: null, tokenizer: null, block_size: null }; continue }
+        if (m === null) { models[name] = { policy: null, tokenizer: null, block_size: null, kv_capacity_blocks: null }; continue }
         if (!isRecord(m)) { errors.push(`${where} must be a map`); continue }
         for (const k of Object.keys(m)) if (!(MODEL_KEYS as readonly string[]).includes(k)) errors.push(`${where} has unknown key '${k}' (accepted: ${MODEL_KEYS.join(', ')})`)
         let policy: PolicyName | null = null
@@ -226,7 +228,7 @@ export function loadServeConfig (argv: string[], env: Record<string, string | un
           if (typeof m.policy === 'string' && (POLICY_NAMES as readonly string[]).includes(m.policy)) policy = m.policy as PolicyName
           else errors.push(`${where}.policy must be one of ${POLICY_NAMES.join(', ')} (got ${JSON.stringify(m.policy)})`)
         }
-        models[name] = { policy, tokenizer: optionalString(m.tokenizer, `${where}.tokenizer`, errors), block_size: optionalBlockSize(m.block_size, `${where}.block_size`, errors) }
+        models[name] = { policy, tokenizer: optionalString(m.tokenizer, `${where}.tokenizer`, errors), block_size: optionalBlockSize(m.block_size, `${where}.block_size`, errors), kv_capacity_blocks: optionalPositiveInt(m.kv_capacity_blocks, `${where}.kv_capacity_blocks`, errors) }
       }
     }
   }
@@ -240,7 +242,7 @@ export function loadServeConfig (argv: string[], env: Record<string, string | un
     const eq = raw.indexOf('=')
     if (eq <= 0 || eq === raw.length - 1) { errors.push(`${where} takes MODEL=DIR (a Hugging Face tokenizer directory), got '${raw}'`); continue }
     const name = raw.slice(0, eq)
-    models[name] = { ...(models[name] ?? { policy: null, tokenizer: null, block_size: null }), tokenizer: raw.slice(eq + 1) }
+    models[name] = { ...(models[name] ?? { policy: null, tokenizer: null, block_size: null, kv_capacity_blocks: null }), tokenizer: raw.slice(eq + 1) }
   }
   parseQueueWeights(settings.queue_weights, errors)
   if (errors.length > 0) throw new ConfigError(`invalid configuration:\n  - ${errors.join('\n  - ')}`)

@@ -7,7 +7,7 @@
  * checks that the README's reference matches it.
  */
 
-export const POLICY_NAMES = ['round_robin', 'random', 'power_of_two', 'least_load', 'cache_aware', 'kv', 'kv_approx'] as const
+export const POLICY_NAMES = ['round_robin', 'random', 'power_of_two', 'least_load', 'cache_aware', 'kv', 'kv_dynamo', 'kv_approx'] as const
 export type PolicyName = typeof POLICY_NAMES[number]
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
@@ -29,6 +29,7 @@ export const SERVE_SETTINGS = {
   host: { kind: 'string', default: '127.0.0.1', doc: 'address to listen on' },
   port: { kind: 'int', default: 8080, min: 0, max: 65535, doc: 'port to listen on (0 picks a free one)' },
   policy: { kind: 'enum', default: 'round_robin', values: POLICY_NAMES, doc: 'default routing policy; per model in the config file under `models`' },
+  session_affinity: { kind: 'bool', default: true, doc: 'soft session affinity: a request with an `x-session-id` header goes to the worker that served the session last, unless it is gone or overloaded (every policy)' },
   api_key: { kind: 'secret', default: null, doc: 'when set, clients must send `Authorization: Bearer <key>` to /v1/*' },
   admin_key: { kind: 'secret', default: null, doc: 'when set, /workers requires `Authorization: Bearer <key>`' },
   log_level: { kind: 'enum', default: 'info', values: LOG_LEVELS, doc: 'pino log level' },

@@ -22,6 +22,8 @@ export interface GatewayContext {
   /** Dispatch windows and the queue: every request takes its worker from here. */
   readonly admission: Admission
   readonly priority: PriorityThresholds
+  /** Router overhead: seconds spent tokenizing one request's prompt. */
+  readonly observeTokenize: (model: string, seconds: number) => void
   readonly log: Logger
   readonly transport: HttpTransportOptions
   /** KV indexes and event sources, for the kv policies. */

@@ -62,7 +62,18 @@ export class Gateway implements AsyncDisposable {
     // A model's block size: its config entry, else the first worker entry that gives one, else the mock engine's.
     const blockSizeFor = (model: string): number => config.models[model]?.block_size ??
       config.workers.find(w => w.model === model && w.block_size !== null)?.block_size ?? DEFAULT_BLOCK_SIZE
-    const routers = new RouterManager<Policy>(registry, (model) => createPolicy(config.models[model]?.policy ?? config.policy, model, { plane, blockSizeFor }))
+    // KV cache per worker, for the kv policy's usage term: the model's config entry, else what a
+    // worker of the model reported (the mock engine's KV cache in tokens), else unknown.
+    const kvCapacityFor = (model: string): number | null => {
+      const configured = config.models[model]?.kv_capacity_blocks ?? null
+      if (configured !== null) return configured
+      for (const w of registry.snapshot.workersFor(model) ?? []) {
+        const tokens = this.reportedWindows.get(w.id)?.tokens ?? null
+        if (tokens !== null) return Math.floor(tokens / blockSizeFor(model))
+      }
+      return null
+    }
+    const routers = new RouterManager<Policy>(registry, (model) => createPolicy(config.models[model]?.policy ?? config.policy, model, { plane, blockSizeFor, kvCapacityFor }, { affinity: config.session_affinity ? {} : false }))
     // A worker that leaves stops its event source and its blocks leave the index.
     registry.onChange((snap, prev) => {
       for (const w of prev.workers) if (!snap.byId.has(w.id)) void plane.detach(w.id)
@@ -85,6 +96,7 @@ export class Gateway implements AsyncDisposable {
     })
     const metrics = new GatewayMetrics(registry)
     metrics.watchKvPlane(plane)
+    const routerMetrics = metrics.watchRouters(routers)
     const admission = new Admission(routers, registry, {
       mode: config.queue_policy as QueueMode,
       weights: parseQueueWeights(config.queue_weights),
@@ -96,7 +108,7 @@ export class Gateway implements AsyncDisposable {
       queueTimeoutMs: config.queue_timeout,
       maxRequeues: config.max_requeues,
       sseKeepaliveMs: config.sse_keepalive_ms
-    }, new AdmissionMetrics([metrics.registry], registry))
+    }, new AdmissionMetrics([metrics.registry], registry), routerMetrics.onDispatch)
     this.reportedWindows = new Map(opts.reportedWindows ?? [])
     this.ctx = {
       config,
@@ -106,6 +118,7 @@ export class Gateway implements AsyncDisposable {
       metrics,
       admission,
       priority: { highBelow: config.priority_high_below, lowAbove: config.priority_low_above },
+      observeTokenize: routerMetrics.tokenize,
       log,
       transport: {
         connectTimeout: config.connect_timeout,

@@ -1,6 +1,8 @@
 import { Counter, Gauge, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client'
 import type { Registry } from '../registry/registry.js'
+import type { RouterManager } from '../registry/router-manager.js'
 import type { KvPlane } from '../routing/kv-plane.js'
+import { KvPolicy, SessionAffinity, type Policy, type RouteRequest } from '../routing/index.js'
 import { FastCounter, FastGauge, FastHistogram, registerFast } from '../shared/fast-metrics.js'
 
 /** Per-model children, resolved once: prom-client hashes a label object on every labelled call. */
@@ -11,6 +13,14 @@ export interface ModelMetrics {
   e2e: Record<'chat' | 'completions', { observe (v: number): void }>
   /** requests_total children by `${endpoint} ${status}`. */
   requests: Map<string, { inc (): void }>
+}
+
+const OVERHEAD_BUCKETS = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05]
+
+/** The kv policy behind a router's policy (inside session affinity), or null. */
+function kvPolicyOf (policy: Policy): KvPolicy | null {
+  const inner = policy instanceof SessionAffinity ? policy.inner : policy
+  return inner instanceof KvPolicy ? inner : null
 }
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
@@ -114,6 +124,85 @@ export class GatewayMetrics {
         }
       }
     })
+  }
+
+  /**
+   * Router metrics: per-decision overhead by phase (tokenize is observed by the frontend; hash,
+   * lookup and select come from the kv policy's last decision, read right after each dispatch),
+   * the predicted hit ratio, load-guard interventions and session-affinity outcomes.
+   * Returns the dispatch hook for Admission and the tokenize observer.
+   */
+  watchRouters (routers: RouterManager<Policy>): { onDispatch: (policy: Policy, route: RouteRequest) => void, tokenize: (model: string, seconds: number) => void } {
+    const registers = [this.registry]
+    const overhead = new FastHistogram({ name: 'switchyard_router_overhead_seconds', help: 'Routing work per decision, by phase: tokenize (chat template + tokenizer), hash (block hashes), lookup (KV index), select (cost and choice)', labelNames: ['model', 'phase'], buckets: OVERHEAD_BUCKETS })
+    registerFast(this.registry, overhead)
+    const children = new Map<string, { tokenize: { observe (v: number): void }, hash: { observe (v: number): void }, lookup: { observe (v: number): void }, select: { observe (v: number): void } }>()
+    const forModel = (model: string): NonNullable<ReturnType<typeof children.get>> => {
+      let c = children.get(model)
+      if (c === undefined) {
+        c = { tokenize: overhead.labels(model, 'tokenize'), hash: overhead.labels(model, 'hash'), lookup: overhead.labels(model, 'lookup'), select: overhead.labels(model, 'select') }
+        children.set(model, c)
+      }
+      return c
+    }
+    // Decisions already observed per kv policy: an affinity hit dispatches without a kv decision.
+    const seen = new WeakMap<KvPolicy, number>()
+    new Gauge({
+      name: 'switchyard_router_predicted_hit_ratio',
+      help: 'Share of prompt blocks the kv policy expected the chosen worker to hold in its cache, since start',
+      labelNames: ['model'],
+      registers,
+      collect () {
+        this.reset()
+        for (const [model, r] of routers.routers) {
+          const kv = kvPolicyOf(r.policy)
+          if (kv !== null && kv.stats.promptBlocks > 0) this.set({ model }, kv.stats.predictedBlocks / kv.stats.promptBlocks)
+        }
+      }
+    })
+    new Counter({
+      name: 'switchyard_router_load_guard_total',
+      help: 'kv decisions the bounded-load guard changed (the cheapest worker carried too many requests)',
+      labelNames: ['model'],
+      registers,
+      collect () {
+        this.reset()
+        for (const [model, r] of routers.routers) {
+          const kv = kvPolicyOf(r.policy)
+          if (kv !== null) this.inc({ model }, kv.stats.guarded)
+        }
+      }
+    })
+    new Counter({
+      name: 'switchyard_session_affinity_total',
+      help: 'Requests with an x-session-id, by outcome: hit (its previous worker), missing (gone, unhealthy or excluded), overloaded (the policy chose)',
+      labelNames: ['model', 'outcome'],
+      registers,
+      collect () {
+        this.reset()
+        for (const [model, r] of routers.routers) {
+          if (!(r.policy instanceof SessionAffinity)) continue
+          const st = r.policy.stats
+          this.inc({ model, outcome: 'hit' }, st.hits)
+          this.inc({ model, outcome: 'missing' }, st.missingWorker)
+          this.inc({ model, outcome: 'overloaded' }, st.overloaded)
+        }
+      }
+    })
+    return {
+      onDispatch: (policy, route) => {
+        const kv = kvPolicyOf(policy)
+        if (kv === null) return
+        const st = kv.stats
+        if (seen.get(kv) === st.decisions) return
+        seen.set(kv, st.decisions)
+        const c = forModel(route.model)
+        c.hash.observe(st.lastHashUs / 1e6)
+        c.lookup.observe(st.lastLookupUs / 1e6)
+        c.select.observe(st.lastSelectUs / 1e6)
+      },
+      tokenize: (model, seconds) => { forModel(model).tokenize.observe(seconds) }
+    }
   }
 
   forModel (model: string): ModelMetrics {

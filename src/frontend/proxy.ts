@@ -211,7 +211,12 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
   // Text and tokens cost CPU per request: computed only for the policies that read them.
   const needs = ctx.routers.get(model)?.policy.needs
   const text = needs === 'text' ? promptText(parsed) : null
-  const tokens = needs === 'tokens' ? promptTokens(parsed, ctx.tokenizers.get(model) ?? builtinTokenizer()) : null
+  let tokens: Uint32Array | null = null
+  if (needs === 'tokens') {
+    const t0 = performance.now()
+    tokens = promptTokens(parsed, ctx.tokenizers.get(model) ?? builtinTokenizer())
+    ctx.observeTokenize(model, (performance.now() - t0) / 1000)
+  }
   const weight = tokenEstimate(parsed, tokens === null ? null : tokens.length, cfg.expected_output_tokens)
   const route: RouteRequest = { model, body: parsed.body, text, tokens, headers: req.headers, tokenEstimate: weight, excluded: null, policyPrefill: 0, policyBlocks: 0 }
   const admit: AdmitRequest = {

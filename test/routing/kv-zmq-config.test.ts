@@ -41,6 +41,10 @@ test('a worker declaring kv_events in the config file feeds the kv policy over Z
     assert.match(metrics, new RegExp(`switchyard_kv_events_total\\{model="mock-llm",worker="${id}"\\} [1-9]`))
     assert.match(metrics, new RegExp(`switchyard_kv_index_blocks\\{model="mock-llm",worker="${id}"\\} [1-9]`))
     assert.match(metrics, /switchyard_kv_event_gaps_total\{model="mock-llm",worker="[^"]+"\} 0/)
+    for (const phase of ['tokenize', 'hash', 'lookup', 'select']) {
+      assert.match(metrics, new RegExp(`switchyard_router_overhead_seconds_count\\{model="mock-llm",phase="${phase}"\\} 1\\b`), `router overhead for ${phase}`)
+    }
+    assert.match(metrics, /switchyard_router_predicted_hit_ratio\{model="mock-llm"\} 0\b/, 'a cold index predicts no hit')
   } finally {
     await gw.close(0)
     await fleet.close()
