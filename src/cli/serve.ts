@@ -54,7 +54,7 @@ export async function runServe (argv: string[]): Promise<number> {
 /** Starts the in-process mock engines and adds them to the configuration as `MODEL=URL` workers. */
 async function startEmbeddedFleet (config: ServeConfig): Promise<MockFleet> {
   console.error(`switchyard: no worker configured; starting ${config.mock_workers} embedded mock engines (speed-up ${config.mock_speedup})...`)
-  const fleet = await startMockFleet({ numWorkers: config.mock_workers, model: config.mock_model, port: 0, host: '127.0.0.1', speedupRatio: config.mock_speedup })
-  for (const w of fleet.workers) config.workers.push({ id: `mock-${w.index}`, url: w.url, model: config.mock_model, labels: { embedded: 'true' }, api_key: null, kv_events: null, kv_replay: null, block_size: w.engine.options.blockSize, max_inflight_requests: null, max_inflight_tokens: null })
+  const fleet = await startMockFleet({ numWorkers: config.mock_workers, model: config.mock_model, port: 0, host: '127.0.0.1', speedupRatio: config.mock_speedup, nativePort: config.mock_transport === 'native' ? 0 : null })
+  for (const w of fleet.workers) config.workers.push({ id: `mock-${w.index}`, url: w.url, model: config.mock_model, labels: { embedded: 'true' }, api_key: null, kv_events: null, kv_replay: null, block_size: w.engine.options.blockSize, max_inflight_requests: null, max_inflight_tokens: null, native_url: w.nativeUrl })
   return fleet
 }

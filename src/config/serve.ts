@@ -21,6 +21,11 @@ export interface WorkerSpec {
   kv_replay: string | null
   /** The engine's KV block size in tokens (vLLM's default is 16, the mock engine's 64). */
   block_size: number | null
+  /**
+   * swy://host:port: requests go over the native transport (src/transport/native) while health
+   * probes and model discovery stay on `url`'s HTTP. Null: HTTP only.
+   */
+  native_url: string | null
   /** This worker's dispatch window; null: the global flags, else what the worker reports. */
   max_inflight_requests: number | null
   max_inflight_tokens: number | null
@@ -41,7 +46,7 @@ export interface ServeConfig extends ServeSettings {
   config_file: string | null
 }
 
-const WORKER_KEYS = ['id', 'url', 'model', 'labels', 'api_key', 'kv_events', 'kv_replay', 'block_size', 'max_inflight_requests', 'max_inflight_tokens'] as const
+const WORKER_KEYS = ['id', 'url', 'model', 'labels', 'api_key', 'kv_events', 'kv_replay', 'block_size', 'max_inflight_requests', 'max_inflight_tokens', 'native_url'] as const
 const MODEL_KEYS = ['policy', 'tokenizer', 'block_size', 'kv_capacity_blocks'] as const
 const FILE_KEYS = [...Object.keys(SERVE_SETTINGS), 'workers', 'models'] as const
 
@@ -72,6 +77,8 @@ export function parseWorkerSpec (raw: unknown, where: string, errors: string[]):
   const blockSize = optionalBlockSize(raw.block_size, `${where}.block_size`, errors)
   const maxRequests = optionalPositiveInt(raw.max_inflight_requests, `${where}.max_inflight_requests`, errors)
   const maxTokens = optionalPositiveInt(raw.max_inflight_tokens, `${where}.max_inflight_tokens`, errors)
+  const nativeUrl = optionalString(raw.native_url, `${where}.native_url`, errors)
+  if (nativeUrl !== null && !/^swy:\/\/[^/:]+:\d+\/?$/.test(nativeUrl)) errors.push(`${where}.native_url must be swy://host:port (got ${JSON.stringify(nativeUrl)})`)
   const labels: Record<string, string> = {}
   if (raw.labels !== undefined && raw.labels !== null) {
     if (!isRecord(raw.labels)) errors.push(`${where}.labels must be a map of strings`)
@@ -83,7 +90,7 @@ export function parseWorkerSpec (raw: unknown, where: string, errors: string[]):
     }
   }
   if (errors.length > before || url === null) return null
-  return { id, url, model, labels, api_key: apiKey, kv_events: kvEvents, kv_replay: kvReplay, block_size: blockSize, max_inflight_requests: maxRequests, max_inflight_tokens: maxTokens }
+  return { id, url, model, labels, api_key: apiKey, kv_events: kvEvents, kv_replay: kvReplay, block_size: blockSize, max_inflight_requests: maxRequests, max_inflight_tokens: maxTokens, native_url: nativeUrl }
 }
 
 /** `URL` or `MODEL=URL`, as in `--worker`. */
@@ -94,7 +101,7 @@ export function parseWorkerFlag (raw: string, where: string, errors: string[]): 
   const model = hasModel ? raw.slice(0, eq) : null
   const url = checkUrl(hasModel ? raw.slice(eq + 1) : raw, where, errors)
   if (url === null) return null
-  return { id: null, url, model, labels: {}, api_key: null, kv_events: null, kv_replay: null, block_size: null, max_inflight_requests: null, max_inflight_tokens: null }
+  return { id: null, url, model, labels: {}, api_key: null, kv_events: null, kv_replay: null, block_size: null, max_inflight_requests: null, max_inflight_tokens: null, native_url: null }
 }
 
 function checkUrl (raw: unknown, where: string, errors: string[]): string | null {

@@ -49,6 +49,8 @@ export const SERVE_SETTINGS = {
   upstream_connections: { kind: 'int', default: 1024, min: 1, max: 65536, doc: 'most keep-alive connections to one worker' },
   mock_workers: { kind: 'int', default: 4, min: 0, max: 256, doc: 'with no worker configured, how many mock engines to start in-process (0: none, and serve refuses to start without workers)' },
   mock_model: { kind: 'string', default: 'mock-llm', doc: 'model name the embedded mock engines serve' },
+  mock_transport: { kind: 'enum', default: 'native', values: ['native', 'http'], doc: 'how the gateway talks to the embedded mock engines: the native multiplexed transport (swy://) or HTTP/SSE' },
+  native_connections: { kind: 'int', default: 2, min: 1, max: 1024, doc: 'connections kept to each native-transport worker (each multiplexes many streams)' },
   mock_speedup: { kind: 'number', default: 1, min: 0, max: 1_000_000, doc: 'speed-up of the embedded mock engines\' timing model (1: as fast as a real engine, about 170 tokens/s per stream; 0: no simulated time)' },
   shutdown_grace: { kind: 'duration', default: 30_000, min: 0, max: DAY_MS, doc: 'on SIGTERM/SIGINT, how long in-flight requests may finish before they are aborted' },
   nats: { kind: 'secret', default: null, doc: 'distributed mode: NATS server URL(s), comma-separated (may carry credentials); workers come from the discovery bucket and KV events from the event plane (docs/distributed.md)' },

@@ -144,7 +144,8 @@ function upsert<C extends DistributedContext> (ctx: C, hooks: DistributedHooks<C
     kv_replay: rec.nats_events ? null : rec.kv_replay,
     block_size: rec.block_size,
     max_inflight_requests: null,
-    max_inflight_tokens: null
+    max_inflight_tokens: null,
+    native_url: rec.native
   }
   let added: { worker: Worker, ready: Promise<void> }
   try {

@@ -10,6 +10,7 @@ import type { KvPlane } from '../routing/kv-plane.js'
 import type { Policy } from '../routing/policy.js'
 import type { Tokenizer } from '../tokenize/index.js'
 import type { HttpTransportOptions } from '../transport/http.js'
+import type { NativeUpstreamOptions } from '../transport/native/index.js'
 import type { GatewayMetrics } from './metrics.js'
 
 /** What the request handlers share: built once by the gateway, read on every request. */
@@ -26,6 +27,8 @@ export interface GatewayContext {
   readonly observeTokenize: (model: string, seconds: number) => void
   readonly log: Logger
   readonly transport: HttpTransportOptions
+  /** Options of every native-transport worker's client. */
+  readonly native: NativeUpstreamOptions
   /** KV indexes and event sources, for the kv policies. */
   readonly plane: KvPlane
   /** In-process engines by worker id (embedded fleet): their events feed the plane directly. */

@@ -126,6 +126,12 @@ export class Gateway implements AsyncDisposable {
         idleTimeout: config.idle_timeout,
         connections: config.upstream_connections
       },
+      native: {
+        connections: config.native_connections,
+        connectTimeoutMs: config.connect_timeout,
+        firstItemTimeoutMs: config.first_byte_timeout,
+        idleTimeoutMs: config.idle_timeout
+      },
       plane,
       engines: opts.engines ?? new Map(),
       tokenizers: new Map(),

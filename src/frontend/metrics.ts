@@ -3,6 +3,7 @@ import type { Registry } from '../registry/registry.js'
 import type { RouterManager } from '../registry/router-manager.js'
 import type { KvPlane } from '../routing/kv-plane.js'
 import { KvPolicy, SessionAffinity, type Policy, type RouteRequest } from '../routing/index.js'
+import { NativeUpstream, type NativeUpstreamStats } from '../transport/native/index.js'
 import { FastCounter, FastGauge, FastHistogram, registerFast } from '../shared/fast-metrics.js'
 
 /** Per-model children, resolved once: prom-client hashes a label object on every labelled call. */
@@ -82,6 +83,57 @@ export class GatewayMetrics {
         this.reset()
         for (const w of workers.snapshot.workers) this.inc({ worker: w.id }, w.totalRequests)
       }
+    })
+    // Native transport, per worker, read from each upstream's counters at scrape time.
+    const nativeStats = (): Array<[string, NativeUpstreamStats]> => {
+      const out: Array<[string, NativeUpstreamStats]> = []
+      for (const w of workers.snapshot.workers) if (w.client instanceof NativeUpstream) out.push([w.id, w.client.stats()])
+      return out
+    }
+    new Gauge({
+      name: 'switchyard_native_open_streams',
+      help: 'Streams open on each native-transport worker',
+      labelNames: ['worker'],
+      registers,
+      collect () { this.reset(); for (const [worker, st] of nativeStats()) this.set({ worker }, st.openStreams) }
+    })
+    new Gauge({
+      name: 'switchyard_native_connections',
+      help: 'Connections open to each native-transport worker',
+      labelNames: ['worker'],
+      registers,
+      collect () { this.reset(); for (const [worker, st] of nativeStats()) this.set({ worker }, st.connections) }
+    })
+    new Counter({
+      name: 'switchyard_native_frames_total',
+      help: 'Native transport frames per worker and direction',
+      labelNames: ['worker', 'direction'],
+      registers,
+      collect () { this.reset(); for (const [worker, st] of nativeStats()) { this.inc({ worker, direction: 'in' }, st.framesIn); this.inc({ worker, direction: 'out' }, st.framesOut) } }
+    })
+    new Counter({
+      name: 'switchyard_native_bytes_total',
+      help: 'Native transport bytes per worker and direction',
+      labelNames: ['worker', 'direction'],
+      registers,
+      collect () { this.reset(); for (const [worker, st] of nativeStats()) { this.inc({ worker, direction: 'in' }, st.bytesIn); this.inc({ worker, direction: 'out' }, st.bytesOut) } }
+    })
+    new Counter({
+      name: 'switchyard_native_stream_failures_total',
+      help: 'Native transport streams that failed, per worker and reason (timeouts, connection lost, worker errors, cancels, tombstoned)',
+      labelNames: ['worker', 'reason'],
+      registers,
+      collect () {
+        this.reset()
+        for (const [worker, st] of nativeStats()) for (const [reason, n] of Object.entries(st.failures)) if (n > 0) this.inc({ worker, reason }, n)
+      }
+    })
+    new Counter({
+      name: 'switchyard_native_tombstone_hits_total',
+      help: 'Requests that skipped a native worker because it failed recently (tombstone)',
+      labelNames: ['worker'],
+      registers,
+      collect () { this.reset(); for (const [worker, st] of nativeStats()) this.inc({ worker }, st.tombstoneHits) }
     })
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_process_' })
   }

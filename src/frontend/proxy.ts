@@ -9,6 +9,9 @@ import { builtinTokenizer } from '../tokenize/index.js'
 import { SwitchyardError } from '../shared/errors.js'
 import type { Dispatcher } from 'undici'
 import { classifyUpstreamError, httpUpstreamFor, type HttpUpstream } from '../transport/http.js'
+import type { NativeStreamError } from '../transport/native/index.js'
+import { nativeUpstreamFor } from '../transport/worker-native.js'
+import { NativeExchange, nativeRequestOf } from './native-exchange.js'
 import type { GatewayContext, InFlight } from './context.js'
 import { sseErrorEvent } from './errors.js'
 import type { ModelMetrics } from './metrics.js'
@@ -258,23 +261,68 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
         admission.release(worker, route, policy)
         return { status: 499, worker, attempts: tries, ttftMs: null, error: null }
       }
-      const up = httpUpstreamFor(worker, ctx.transport)
-      const headers = upstreamHeaders(req.rawHeaders, requestId, cfg.api_key !== null, worker.apiKey, bodyRewritten)
-      const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, failures + 1 < cfg.retry_attempts, requeues < cfg.max_requeues, policy!, worker, route)
-      abort.exchange = ex
+      // One attempt on the worker's transport, reduced to what the retry logic needs.
       let err: Error | null
-      try {
-        err = await ex.run(up, path, headers, rawBody)
-      } finally {
-        admission.release(worker, route, policy)
+      let sentHead: boolean
+      let ttftMs: number | null
+      let okStatus: number
+      let pushback: number
+      let failure: SwitchyardError | null = null
+      let retryable = false
+      if (worker.nativeUrl !== null) {
+        const up = nativeUpstreamFor(worker, ctx.native)
+        const nx = new NativeExchange(res, requestId, started, parsed, model, mm, policy!, worker, route)
+        abort.exchange = nx
+        let nerr: NativeStreamError | null
+        try {
+          nerr = await nx.run(up, nativeRequestOf(parsed, model, route.tokens, requestId))
+        } finally {
+          admission.release(worker, route, policy)
+        }
+        err = nerr
+        sentHead = nx.sentHead
+        ttftMs = nx.ttftMs
+        okStatus = 200
+        // A worker refusing before any item (overloaded, draining) pushes back like an HTTP 429/503.
+        pushback = nerr !== null && !nerr.received && (nerr.status === 429 || nerr.status === 503) && requeues < cfg.max_requeues ? nerr.status : 0
+        if (nerr !== null && pushback === 0) {
+          failure = nerr
+          retryable = nerr.retryable && !nerr.received
+        }
+      } else {
+        const up = httpUpstreamFor(worker, ctx.transport)
+        const headers = upstreamHeaders(req.rawHeaders, requestId, cfg.api_key !== null, worker.apiKey, bodyRewritten)
+        const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, failures + 1 < cfg.retry_attempts, requeues < cfg.max_requeues, policy!, worker, route)
+        abort.exchange = ex
+        try {
+          err = await ex.run(up, path, headers, rawBody)
+        } finally {
+          admission.release(worker, route, policy)
+        }
+        sentHead = ex.sentHead
+        ttftMs = ex.ttftMs
+        okStatus = ex.status
+        pushback = (ex.retryStatus === 429 || ex.retryStatus === 503) && ex.canRequeue ? ex.retryStatus : 0
+        if (err !== null && pushback === 0) {
+          if (ex.retryStatus !== 0) {
+            failure = upstreamFailed(worker, `answered ${ex.retryStatus}`, err)
+            retryable = true
+          } else {
+            const kind = classifyUpstreamError(err)
+            // A connect timeout is safe to retry (nothing reached the worker); a first-byte or idle
+            // timeout is not: the worker may still be computing, and a retry would double the work.
+            retryable = kind === 'network' || (err as { code?: string }).code === 'UND_ERR_CONNECT_TIMEOUT'
+            failure = kind === 'timeout' ? upstreamTimeout(worker, err) : upstreamFailed(worker, err.message, err)
+          }
+        }
       }
-      if (err === null) return { status: ex.status, worker, attempts: tries, ttftMs: ex.ttftMs, error: null }
-      if (abort.aborted) return { status: 499, worker, attempts: tries, ttftMs: ex.ttftMs, error: null }
-      if ((ex.retryStatus === 429 || ex.retryStatus === 503) && ex.canRequeue) {
+      if (err === null) return { status: okStatus, worker, attempts: tries, ttftMs, error: null }
+      if (abort.aborted) return { status: 499, worker, attempts: tries, ttftMs, error: null }
+      if (pushback !== 0) {
         // Pushback: the worker cannot take it now. Back to the queue (internal lane, same age),
         // away from this worker while others exist, after a short jittered pause.
         requeues++
-        lastError = upstreamFailed(worker, `answered ${ex.retryStatus}`, err)
+        lastError = upstreamFailed(worker, `answered ${pushback}`, err)
         ctx.admission.noteRequeue(model)
         ctx.log.debug({ rid: requestId, worker: worker.id, requeues }, 'worker pushed back; requeued')
         if (route.excluded === null) route.excluded = []
@@ -283,28 +331,17 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
         if (abort.aborted) return { status: 499, worker, attempts: tries, ttftMs: null, error: null }
         continue
       }
-      let failure: SwitchyardError
-      let retryable: boolean
-      if (ex.retryStatus !== 0) {
-        failure = upstreamFailed(worker, `answered ${ex.retryStatus}`, err)
-        retryable = true
-      } else {
-        const kind = classifyUpstreamError(err)
-        // A connect timeout is safe to retry (nothing reached the worker); a first-byte or idle
-        // timeout is not: the worker may still be computing, and a retry would double the work.
-        retryable = kind === 'network' || (err as { code?: string }).code === 'UND_ERR_CONNECT_TIMEOUT'
-        failure = kind === 'timeout' ? upstreamTimeout(worker, err) : upstreamFailed(worker, err.message, err)
-      }
+      if (failure === null) failure = upstreamFailed(worker, err.message, err)
       failures++
       worker.totalErrors++
       worker.lastError = failure.message
       metrics.workerErrors.inc({ worker: worker.id, reason: failure.apiCode })
-      if (ex.sentHead) {
+      if (sentHead) {
         // The answer has started: it cannot move to another worker. End it visibly.
         const streamErr = new SwitchyardError('SWY_ERR_UPSTREAM_STREAM', `the worker failed mid-answer: ${failure.message}`, { status: 502, type: 'server_error', apiCode: 'upstream_stream_error', cause: err })
         if (parsed.stream) res.end(sseErrorEvent(streamErr))
         else res.destroy(streamErr)
-        return { status: res.statusCode, worker, attempts: tries, ttftMs: ex.ttftMs, error: streamErr }
+        return { status: res.statusCode, worker, attempts: tries, ttftMs, error: streamErr }
       }
       lastError = failure
       if (!retryable || failures >= cfg.retry_attempts) return { status: 0, worker, attempts: tries, ttftMs: null, error: failure }

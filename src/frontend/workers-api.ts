@@ -28,7 +28,8 @@ export function addWorker (ctx: GatewayContext, spec: WorkerSpec, reported: Wind
     models: spec.model === null ? [] : [spec.model],
     labels: spec.labels,
     apiKey: spec.api_key,
-    staticModels: spec.model !== null
+    staticModels: spec.model !== null,
+    nativeUrl: spec.native_url
   })
   windowSpecs.set(worker, { requests: spec.max_inflight_requests, tokens: spec.max_inflight_tokens })
   applyWorkerWindow(ctx, worker, reported)

@@ -19,6 +19,8 @@ export interface WorkerInit {
   apiKey: string | null
   /** Models given in configuration (MODEL=URL): discovery is skipped. */
   staticModels: boolean
+  /** swy://host:port when requests go over the native transport; absent/null: HTTP. */
+  nativeUrl?: string | null
 }
 
 /**
@@ -31,6 +33,8 @@ export class Worker {
   readonly labels: Readonly<Record<string, string>>
   readonly apiKey: string | null
   readonly staticModels: boolean
+  /** swy://host:port: requests use the native transport (probes stay on `url`); null: HTTP. */
+  readonly nativeUrl: string | null
   models: readonly string[]
   state: WorkerState
   /** Dense index, unique among live workers, reused after removal: lets policies keep typed arrays. */
@@ -61,6 +65,7 @@ export class Worker {
     this.labels = init.labels
     this.apiKey = init.apiKey
     this.staticModels = init.staticModels
+    this.nativeUrl = init.nativeUrl ?? null
     this.models = init.models
     this.state = 'pending'
     this.slot = slot
@@ -83,6 +88,7 @@ export class Worker {
     return {
       id: this.id,
       url: this.url,
+      native_url: this.nativeUrl,
       models: this.models,
       labels: this.labels,
       state: this.state,

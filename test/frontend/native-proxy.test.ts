@@ -1,0 +1,118 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createServer, type AddressInfo } from 'node:net'
+import OpenAI from 'openai'
+import { request } from 'undici'
+import { startMockFleet, type MockFleet } from '../../src/mocker/index.js'
+import type { Gateway } from '../../src/frontend/gateway.js'
+import { startGateway } from '../fixtures/gateway.js'
+import { sleep } from '../fixtures/openai-upstream.js'
+
+/** A YAML-free way to give native_url: a config file with the fleet's workers. */
+async function gatewayFor (fleet: MockFleet, extra: string[] = [], nativeFor: (i: number) => string | null = (i) => fleet.workers[i]!.nativeUrl): Promise<Gateway> {
+  const { writeFileSync, mkdtempSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'swy-native-'))
+  const file = join(dir, 'switchyard.yaml')
+  const lines = ['workers:']
+  fleet.workers.forEach((w, i) => {
+    const n = nativeFor(i)
+    lines.push(`  - { id: w${i}, url: "${w.url}", model: mock-llm${n === null ? '' : `, native_url: "${n}"`} }`)
+  })
+  writeFileSync(file, lines.join('\n') + '\n')
+  return await startGateway(['--config', file, ...extra])
+}
+
+test('over the native transport the gateway answers what the HTTP path answers (openai client, stream and not)', async () => {
+  const fleet = await startMockFleet({ numWorkers: 1, port: 0, nativePort: 0, speedupRatio: 0, model: 'mock-llm' })
+  const native = await gatewayFor(fleet)
+  const http = await gatewayFor(fleet, [], () => null)
+  try {
+    const ask = async (gw: Gateway): Promise<{ text: string, streamed: string, usage: unknown }> => {
+      const client = new OpenAI({ baseURL: gw.url + '/v1', apiKey: 'none', maxRetries: 0 })
+      const messages = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Tell me about "quotes" and \\ slashes\n' }]
+      const r = await client.chat.completions.create({ model: 'mock-llm', messages, max_tokens: 12, seed: 3 })
+      const s = await client.chat.completions.create({ model: 'mock-llm', messages, max_tokens: 12, seed: 3, stream: true, stream_options: { include_usage: true } })
+      let streamed = ''
+      let usage: unknown = null
+      for await (const c of s) {
+        streamed += c.choices[0]?.delta?.content ?? ''
+        if (c.usage) usage = { prompt: c.usage.prompt_tokens, completion: c.usage.completion_tokens }
+      }
+      return { text: r.choices[0]!.message.content ?? '', streamed, usage }
+    }
+    const a = await ask(native)
+    const b = await ask(http)
+    assert.equal(a.text.length > 0, true)
+    assert.deepEqual(a, b)
+    const list = await (await request(native.url + '/workers')).body.json() as { data: Array<{ native_url: string }> }
+    assert.equal(list.data[0]!.native_url, fleet.workers[0]!.nativeUrl)
+  } finally {
+    await native.close()
+    await http.close()
+    await fleet.close()
+  }
+})
+
+test('a native worker that cannot be reached is retried on another before the first item', async () => {
+  const fleet = await startMockFleet({ numWorkers: 2, port: 0, nativePort: 0, speedupRatio: 0, model: 'mock-llm' })
+  // Worker 0 points at a port where nothing listens.
+  const s = createServer()
+  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
+  const dead = `swy://127.0.0.1:${(s.address() as AddressInfo).port}`
+  await new Promise<void>(resolve => s.close(() => resolve()))
+  const gw = await gatewayFor(fleet, ['--retry-backoff', '1ms'], (i) => i === 0 ? dead : fleet.workers[i]!.nativeUrl)
+  try {
+    for (let i = 0; i < 4; i++) {
+      const res = await request(gw.url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-llm', prompt: 'hi', max_tokens: 2 }) })
+      assert.equal(res.statusCode, 200, await res.body.text())
+    }
+  } finally {
+    await gw.close()
+    await fleet.close()
+  }
+})
+
+test('a native worker dying mid-stream ends the stream with an SSE error event, nothing hangs, and its load is released', async () => {
+  const fleet = await startMockFleet({ numWorkers: 1, port: 0, nativePort: 0, speedupRatio: 1, model: 'mock-llm' })
+  const gw = await gatewayFor(fleet, ['--idle-timeout', '2s'])
+  try {
+    const res = await request(gw.url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-llm', prompt: 'hi', max_tokens: 400, ignore_eos: true, stream: true }) })
+    assert.equal(res.statusCode, 200)
+    let text = ''
+    let killed = false
+    const t0 = performance.now()
+    for await (const chunk of res.body) {
+      text += String(chunk)
+      if (!killed && text.includes('"text"')) { killed = true; fleet.workers[0]!.native!.destroy() }
+    }
+    assert.ok(performance.now() - t0 < 5000, 'the stream ended promptly')
+    assert.match(text, /data: \{"error":\{"message":"[^"]*","type":"server_error","param":null,"code":"upstream_stream_error"\}\}/)
+    assert.equal(gw.ctx.registry.snapshot.workers[0]!.inflightRequests, 0)
+    const metrics = await (await request(gw.url + '/metrics')).body.text()
+    assert.match(metrics, /switchyard_native_stream_failures_total\{worker="w0",reason="connection_lost"\} 1/)
+    assert.match(metrics, /switchyard_native_open_streams\{worker="w0"\} 0/)
+  } finally {
+    await gw.close()
+    await fleet.close()
+  }
+})
+
+test('a client that disconnects cancels the native stream and the engine frees the request', async () => {
+  const fleet = await startMockFleet({ numWorkers: 1, port: 0, nativePort: 0, speedupRatio: 1, model: 'mock-llm' })
+  const gw = await gatewayFor(fleet)
+  try {
+    const ac = new AbortController()
+    const res = await request(gw.url + '/v1/completions', { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-llm', prompt: 'hi', max_tokens: 2000, ignore_eos: true, stream: true }) })
+    for await (const chunk of res.body) { if (String(chunk).includes('"text"')) break }
+    ac.abort()
+    const engine = fleet.workers[0]!.engine
+    const deadline = Date.now() + 2000
+    while (engine.scheduler.running.length > 0 && Date.now() < deadline) await sleep(10)
+    assert.equal(engine.scheduler.running.length, 0, 'the engine stopped generating')
+  } finally {
+    await gw.close()
+    await fleet.close()
+  }
+})
