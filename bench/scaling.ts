@@ -16,7 +16,9 @@
  * gateway and the mocker spent, with a warning on any row where a process came near a full core or
  * the machine was busy (then the machine, not the engines, may bound the row).
  */
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { runLoad, type LoadResult } from '../src/bench/index.js'
 import { recordFigures } from './lib/docs.js'
@@ -32,7 +34,7 @@ const CPU_WARN = 0.7
 /** Seed of the warm-up prompts: not the measured run's, so the engines' prefix caches stay cold. */
 const WARMUP_SEED = 1042
 
-interface Opts { concurrency: number, rounds: number, warmupRounds: number, isl: number, osl: number, oslStddev: number, speedup: number }
+interface Opts { transport: 'http' | 'native', concurrency: number, rounds: number, warmupRounds: number, isl: number, osl: number, oslStddev: number, speedup: number }
 
 interface Row {
   engines: number
@@ -58,12 +60,18 @@ async function measure (engines: number, opts: Opts, step: string): Promise<Row>
   const concurrency = engines * opts.concurrency
   const basePort = await freePortRange(engines)
   const gwPort = await freePort()
-  const mocker = start(process.execPath, [CLI, 'mocker', '--num-workers', String(engines), '--port', String(basePort), '--speedup-ratio', String(opts.speedup)])
+  const nativeBase = opts.transport === 'native' ? await freePortRange(engines) : 0
+  const mocker = start(process.execPath, [CLI, 'mocker', '--num-workers', String(engines), '--port', String(basePort), '--speedup-ratio', String(opts.speedup), ...(opts.transport === 'native' ? ['--native-port', String(nativeBase)] : [])])
   let gateway: Proc | null = null
   try {
     for (let i = 0; i < engines; i++) await waitForPort(basePort + i)
-    const workers = Array.from({ length: engines }, (_, i) => ['--worker', `mock-llm=http://127.0.0.1:${basePort + i}`]).flat()
-    gateway = start(process.execPath, [CLI, 'serve', '--port', String(gwPort), ...workers])
+    for (let i = 0; opts.transport === 'native' && i < engines; i++) await waitForPort(nativeBase + i)
+    // Native: the workers' native addresses go through a config file (native_url has no flag form).
+    const dir = mkdtempSync(join(tmpdir(), 'swy-scaling-'))
+    const file = join(dir, 'switchyard.yaml')
+    writeFileSync(file, 'workers:\n' + Array.from({ length: engines }, (_, i) =>
+      `  - { url: "http://127.0.0.1:${basePort + i}", model: mock-llm${opts.transport === 'native' ? `, native_url: "swy://127.0.0.1:${nativeBase + i}"` : ''} }`).join('\n') + '\n')
+    gateway = start(process.execPath, [CLI, 'serve', '--port', String(gwPort), '--config', file])
     await waitForPort(gwPort)
     await waitForWorkers(gwPort, engines)
     const url = `http://127.0.0.1:${gwPort}`
@@ -128,12 +136,14 @@ export async function main (argv: string[]): Promise<void> {
       osl: { type: 'string', default: '128' },
       'osl-stddev': { type: 'string', default: '32' },
       speedup: { type: 'string', default: '0.25' },
+      transport: { type: 'string', default: 'http' },
       'no-record': { type: 'boolean', default: false }
     }
   })
   const counts = values.workers.split(',').map(s => Number(s.trim()))
   if (counts.length === 0 || counts.some(n => !Number.isInteger(n) || n < 1)) throw new Error(`--workers must be a comma-separated list of positive integers, got ${values.workers}`)
-  const opts: Opts = { concurrency: Number(values.concurrency), rounds: Number(values.rounds), warmupRounds: Number(values['warmup-rounds']), isl: Number(values.isl), osl: Number(values.osl), oslStddev: Number(values['osl-stddev']), speedup: Number(values.speedup) }
+  if (values.transport !== 'http' && values.transport !== 'native') throw new Error(`--transport takes http or native, got ${values.transport}`)
+  const opts: Opts = { transport: values.transport, concurrency: Number(values.concurrency), rounds: Number(values.rounds), warmupRounds: Number(values['warmup-rounds']), isl: Number(values.isl), osl: Number(values.osl), oslStddev: Number(values['osl-stddev']), speedup: Number(values.speedup) }
   for (const k of ['concurrency', 'rounds', 'isl', 'osl'] as const) if (!Number.isInteger(opts[k]) || opts[k] < 1) throw new Error(`--${k} must be a positive integer, got ${opts[k]}`)
   if (!Number.isInteger(opts.warmupRounds) || opts.warmupRounds < 0) throw new Error(`--warmup-rounds must be an integer ≥ 0, got ${values['warmup-rounds']}`)
   if (!(opts.oslStddev >= 0)) throw new Error(`--osl-stddev must be ≥ 0, got ${values['osl-stddev']}`)
@@ -141,7 +151,7 @@ export async function main (argv: string[]): Promise<void> {
   const rows: Row[] = []
   for (const [i, n] of counts.entries()) rows.push(await measure(n, opts, `[${i + 1}/${counts.length}]`))
 
-  const header = `scaling — ${await machine()}\ncommand: npm run bench -- scaling ${argv.join(' ')}\none mocker process with N engines (speed-up ${opts.speedup}, timing model on) behind one gateway (round robin, log level info), completions, stream, c=${opts.concurrency} per engine, ISL ${opts.isl} exact, OSL ${opts.oslStddev === 0 ? `${opts.osl} exact` : `normal(${opts.osl}, ${opts.oslStddev})`}, ignore_eos, ${opts.rounds} requests per concurrency slot after ${opts.warmupRounds} warm-up round${opts.warmupRounds === 1 ? '' : 's'}; CPU % is of one core over the row's wall time`
+  const header = `scaling — ${await machine()}\ncommand: npm run bench -- scaling ${argv.join(' ')}\none mocker process with N engines (speed-up ${opts.speedup}, timing model on) behind one gateway (round robin, log level info, ${opts.transport === 'native' ? 'native transport' : 'HTTP/SSE'} to the engines), completions, stream, c=${opts.concurrency} per engine, ISL ${opts.isl} exact, OSL ${opts.oslStddev === 0 ? `${opts.osl} exact` : `normal(${opts.osl}, ${opts.oslStddev})`}, ignore_eos, ${opts.rounds} requests per concurrency slot after ${opts.warmupRounds} warm-up round${opts.warmupRounds === 1 ? '' : 's'}; CPU % is of one core over the row's wall time`
   console.log('\n' + header + '\n')
   const base = rows[0]!
   const baseTps = base.res.summary.outputTokenThroughput
@@ -160,5 +170,5 @@ export async function main (argv: string[]): Promise<void> {
   }
   const warn = rows.flatMap(warnings).map(w => `warning: ${w}`).join('\n')
   console.log(verdict + (warn === '' ? '' : '\n' + warn))
-  if (!values['no-record']) recordFigures('scaling', `## scaling\n\n${header.replace('\n', '\n\n')}\n\n${t}\n${verdict}\n${warn === '' ? '' : '\n```\n' + warn + '\n```\n'}`)
+  if (!values['no-record']) recordFigures(opts.transport === 'native' ? 'scaling-native' : 'scaling', `## scaling${opts.transport === 'native' ? ' (native transport)' : ''}\n\n${header.replace('\n', '\n\n')}\n\n${t}\n${verdict}\n${warn === '' ? '' : '\n```\n' + warn + '\n```\n'}`)
 }
