@@ -13,6 +13,7 @@ import type { NativeRequest } from '../transport/native/index.js'
 import type { ChatMessage } from '../tokenize/index.js'
 import type { GenerateInput, MockEngine } from './engine.js'
 import { MockerClosedError, MockerRequestError } from './errors.js'
+import { SwitchyardError } from '../shared/errors.js'
 import type { EngineRequest, FinishReason, RequestSink } from './request.js'
 
 // One sink for every native request: the stream rides in the engine request's `context`.
@@ -42,6 +43,11 @@ export class MockNativeEngine implements NativeEngine {
   }
 
   start (req: NativeRequest, stream: WorkerStream): void {
+    const e = this.engine
+    if (e.scheduler.numWaiting >= e.options.maxWaiting) {
+      // As the HTTP server does: refuse beyond --max-waiting; the gateway requeues such pushback.
+      throw new SwitchyardError('SWY_ERR_ENGINE_OVERLOADED', `the engine already has ${e.scheduler.numWaiting} requests waiting (max_waiting ${e.options.maxWaiting})`, { status: 429, type: 'rate_limit_error', apiCode: 'engine_overloaded' })
+    }
     const engineReq = this.engine.submit(generateInput(this.engine, req), SINK, stream)
     stream.context = engineReq
     stream.onCancel = this.boundCancel

@@ -233,9 +233,16 @@ test('a mock engine\'s window comes from what it reports (max_num_seqs, KV cache
   }
 })
 
-test('a real mock engine that refuses work (429 beyond --max-waiting) gets it back through the queue; every request is served', async () => {
-  const fleet = await startMockFleet({ numWorkers: 1, port: 0, model: 'test-model', maxNumSeqs: 1, maxWaiting: 1, speedupRatio: 5 })
-  const gw = await startGateway(['--worker', `test-model=${fleet.workers[0]!.url}`, '--max-requeues', '20', '--retry-backoff', '20ms', '--retry-backoff-max', '100ms'])
+for (const transport of ['http', 'native'] as const) {
+test(`a real mock engine that refuses work (429 beyond --max-waiting) gets it back through the queue; every request is served (${transport})`, async () => {
+  const fleet = await startMockFleet({ numWorkers: 1, port: 0, nativePort: 0, model: 'test-model', maxNumSeqs: 1, maxWaiting: 1, speedupRatio: 5 })
+  const w = fleet.workers[0]!
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const file = join(mkdtempSync(join(tmpdir(), 'swy-pushback-')), 'switchyard.yaml')
+  writeFileSync(file, `workers:\n  - { url: "${w.url}", model: test-model${transport === 'native' ? `, native_url: "${w.nativeUrl!}"` : ''} }\n`)
+  const gw = await startGateway(['--config', file, '--max-requeues', '20', '--retry-backoff', '20ms', '--retry-backoff-max', '100ms'])
   try {
     const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => chat(gw.url, { max_tokens: 8, ignore_eos: true, user: `r${i}` })))
     assert.deepEqual(answers.map(a => a.status), [200, 200, 200, 200, 200], JSON.stringify(answers.filter(a => a.status !== 200).map(a => a.body)))
@@ -247,3 +254,4 @@ test('a real mock engine that refuses work (429 beyond --max-waiting) gets it ba
     await fleet.close()
   }
 })
+}
