@@ -34,6 +34,7 @@ export function mainHelp (): string {
     '  serve     start the gateway (switchyard serve --help)',
     '  mocker    run simulated vLLM-like engines (switchyard mocker --help)',
     '  bench     load generator: workloads, traces, reports (switchyard bench --help)',
+    '  status    the fleet registered on NATS (switchyard status --nats URL)',
     '',
     'Run `switchyard <command> --help` for the flags of a command.'
   ].join('\n')

@@ -3,10 +3,12 @@ import { runBench } from '../bench/index.js'
 import { mainHelp } from './help.js'
 import { runMockerCommand } from './mocker.js'
 import { runServe } from './serve.js'
+import { runStatus } from './status.js'
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   serve: runServe,
   mocker: runMockerCommand,
+  status: (argv) => runStatus(argv),
   bench: (argv) => runBench(argv)
 }
 

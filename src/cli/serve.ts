@@ -12,8 +12,9 @@ export async function runServe (argv: string[]): Promise<number> {
     return 0
   }
   let fleet: MockFleet | null = null
-  if (config.workers.length === 0 && config.mock_workers > 0) fleet = await startEmbeddedFleet(config)
-  if (config.workers.length === 0) {
+  // With NATS, workers come from the discovery bucket: no embedded fleet, and none is required.
+  if (config.workers.length === 0 && config.mock_workers > 0 && config.nats === null) fleet = await startEmbeddedFleet(config)
+  if (config.workers.length === 0 && config.nats === null) {
     throw new ConfigError([
       'no worker configured (and --mock-workers 0). Add one with any of:',
       '  switchyard serve --worker http://127.0.0.1:8000            (models discovered from GET /v1/models)',

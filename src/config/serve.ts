@@ -89,6 +89,7 @@ export function parseWorkerSpec (raw: unknown, where: string, errors: string[]):
       }
     }
   }
+  if (url !== null && url.startsWith('swy://') && model === null) errors.push(`${where}: a swy:// worker has no HTTP to discover its models from: give 'model'`)
   if (errors.length > before || url === null) return null
   return { id, url, model, labels, api_key: apiKey, kv_events: kvEvents, kv_replay: kvReplay, block_size: blockSize, max_inflight_requests: maxRequests, max_inflight_tokens: maxTokens, native_url: nativeUrl }
 }
@@ -101,6 +102,7 @@ export function parseWorkerFlag (raw: string, where: string, errors: string[]): 
   const model = hasModel ? raw.slice(0, eq) : null
   const url = checkUrl(hasModel ? raw.slice(eq + 1) : raw, where, errors)
   if (url === null) return null
+  if (url.startsWith('swy://') && model === null) { errors.push(`${where}: a swy:// worker has no HTTP to discover its models from: use MODEL=swy://host:port`); return null }
   return { id: null, url, model, labels: {}, api_key: null, kv_events: null, kv_replay: null, block_size: null, max_inflight_requests: null, max_inflight_tokens: null, native_url: null }
 }
 
@@ -116,8 +118,13 @@ function checkUrl (raw: unknown, where: string, errors: string[]): string | null
     errors.push(`${where} is not a valid URL: ${JSON.stringify(raw)} (expected e.g. http://127.0.0.1:8000)`)
     return null
   }
+  if (u.protocol === 'swy:') {
+    // A native-transport-only worker: swy://host:port (no HTTP; probed by TCP connect).
+    if (u.port === '') { errors.push(`${where} needs a port: swy://host:port`); return null }
+    return `swy://${u.host}`
+  }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    errors.push(`${where} must use http:// or https:// (got ${u.protocol})`)
+    errors.push(`${where} must use http://, https:// or swy:// (got ${u.protocol})`)
     return null
   }
   // Keep a base path (e.g. behind a reverse proxy) but no trailing slash, so paths join cleanly.

@@ -63,7 +63,8 @@ export class NatsDiscovery implements AsyncDisposable {
     this.kv = await openWorkerBucket(this.nc, { bucket: this.opts.bucket ?? DEFAULT_BUCKET, ttlMs: this.ttlMs })
     this.ttlMs = await ttlOf(this.kv, this.ttlMs)
     await this.sync()
-    const period = Math.max(20, Math.floor(this.ttlMs / 4))
+    // Records may carry a TTL shorter than the bucket's: sweep at least every 250 ms (cheap).
+    const period = Math.max(20, Math.floor(Math.min(this.ttlMs, 1_000) / 4))
     this.sweeper = setInterval(() => { this.sweep() }, period)
     this.sweeper.unref()
   }
@@ -103,6 +104,15 @@ export class NatsDiscovery implements AsyncDisposable {
       this.opts.onWarn?.(`ignoring record under key ${e.key}: ${rec === null ? why.join(', ') : `its id '${rec.id}' does not match the key`}`)
       return
     }
+    // A record we already follow keeps its own clock (a reconnect gave it a fresh TTL).
+    const prev = this.known.get(id)
+    if (prev !== undefined && prev.seenAt > seenAt) seenAt = prev.seenAt
+    if (Date.now() - seenAt > this.ttlOf(rec)) {
+      // Listed but already expired (a record with its own shorter TTL, or one the server has not
+      // purged yet): the worker stopped refreshing it; a refresh will bring it back.
+      if (this.known.delete(id)) this.opts.onRemove(id, 'expired')
+      return
+    }
     this.known.set(id, { record: rec, seenAt, revision: e.revision })
     this.opts.onUpsert(rec)
   }
@@ -111,11 +121,16 @@ export class NatsDiscovery implements AsyncDisposable {
   sweep (now: number = Date.now()): void {
     if (!this.connected || this.closed) return
     for (const [id, k] of this.known) {
-      if (now - k.seenAt > this.ttlMs) {
+      if (now - k.seenAt > this.ttlOf(k.record)) {
         this.known.delete(id)
         this.opts.onRemove(id, 'expired')
       }
     }
+  }
+
+  /** How long `rec` lives without a refresh: its own TTL when shorter than the bucket's. */
+  ttlOf (rec: WorkerRecord): number {
+    return Math.min(this.ttlMs, rec.ttl_ms ?? Infinity)
   }
 
   /** NATS went away: stop ageing records. */

@@ -27,6 +27,11 @@ export interface WorkerRecord {
   labels: Record<string, string>
   /** When this registration started (ms since the epoch): a new value means the worker restarted. */
   started_at: number
+  /**
+   * How long the record stays valid without a refresh (ms), when shorter than the bucket's max
+   * age: gateways age it by the smaller of the two. Null: the bucket's.
+   */
+  ttl_ms: number | null
 }
 
 export type WorkerRecordInit = Partial<WorkerRecord> & Pick<WorkerRecord, 'id' | 'url' | 'models'>
@@ -44,7 +49,8 @@ export function makeRecord (init: WorkerRecordInit): WorkerRecord {
     kv_events: init.kv_events ?? null,
     kv_replay: init.kv_replay ?? null,
     labels: { ...init.labels },
-    started_at: init.started_at ?? Date.now()
+    started_at: init.started_at ?? Date.now(),
+    ttl_ms: init.ttl_ms ?? null
   }
 }
 
@@ -108,7 +114,8 @@ export function parseRecord (data: string, why: string[] = []): WorkerRecord | n
     kv_events: str(d.kv_events),
     kv_replay: str(d.kv_replay),
     labels,
-    started_at: typeof d.started_at === 'number' ? d.started_at : 0
+    started_at: typeof d.started_at === 'number' ? d.started_at : 0,
+    ttl_ms: int(d.ttl_ms)
   }
 }
 

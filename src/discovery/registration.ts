@@ -14,11 +14,25 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import { openWorkerBucket, ttlOf } from './bucket.js'
 import { DEFAULT_BUCKET, DEFAULT_TTL_MS, keyOf, makeRecord, type WorkerRecord, type WorkerRecordInit } from './record.js'
 
+/** Longest wait for each NATS operation at close. */
+const CLOSE_WAIT_MS = 1_000
+
+/** Waits for `p` (ignoring its failure) at most `ms`. */
+async function within (p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([p.catch(() => {}), new Promise<void>(resolve => { timer = setTimeout(resolve, ms) })])
+  clearTimeout(timer)
+}
+
 export interface WorkerRegistrationOptions {
   record: WorkerRecordInit
   /** Bucket name; default `switchyard-workers`. */
   bucket?: string
-  /** TTL when this registration creates the bucket; default 15 s. An existing bucket's TTL wins. */
+  /**
+   * Record TTL; default 15 s. It is the bucket's max age when this registration creates the
+   * bucket; with an existing bucket, a shorter TTL is written in the record (gateways age the
+   * record by it) and a longer one is cut to the bucket's max age.
+   */
   ttlMs?: number
   /** Refresh period; default a third of the bucket's TTL. */
   refreshMs?: number
@@ -33,6 +47,8 @@ export class WorkerRegistration implements AsyncDisposable {
   /** Whether the record is currently written (the worker was alive at the last refresh). */
   registered: boolean
   refreshes: number
+  /** The bucket's record TTL (ms), known after start(). */
+  ttlMs: number
   private readonly nc: NatsConnection
   private readonly opts: WorkerRegistrationOptions
   private kv: KV | null
@@ -47,6 +63,7 @@ export class WorkerRegistration implements AsyncDisposable {
     this.key = keyOf(this.record.id)
     this.registered = false
     this.refreshes = 0
+    this.ttlMs = opts.ttlMs ?? DEFAULT_TTL_MS
     this.kv = null
     this.timer = null
     this.running = null
@@ -57,7 +74,15 @@ export class WorkerRegistration implements AsyncDisposable {
   async start (): Promise<void> {
     const ttl = this.opts.ttlMs ?? DEFAULT_TTL_MS
     this.kv = await openWorkerBucket(this.nc, { bucket: this.opts.bucket ?? DEFAULT_BUCKET, ttlMs: ttl })
-    const period = this.opts.refreshMs ?? Math.max(50, Math.floor(await ttlOf(this.kv, ttl) / 3))
+    this.ttlMs = await ttlOf(this.kv, ttl)
+    if (this.opts.ttlMs !== undefined && this.opts.ttlMs < this.ttlMs) {
+      // The bucket exists with a longer max age: the record says its own TTL, gateways age it by that.
+      this.ttlMs = this.opts.ttlMs
+      this.record.ttl_ms = this.opts.ttlMs
+    } else if (this.opts.ttlMs !== undefined && this.opts.ttlMs > this.ttlMs) {
+      this.opts.onWarn?.(`bucket ${this.opts.bucket ?? DEFAULT_BUCKET} keeps records ${this.ttlMs} ms only; using that TTL (not ${this.opts.ttlMs} ms)`)
+    }
+    const period = this.opts.refreshMs ?? Math.max(50, Math.floor(this.ttlMs / 3))
     await this.refresh()
     if (this.closed) return
     this.timer = setInterval(() => {
@@ -91,15 +116,18 @@ export class WorkerRegistration implements AsyncDisposable {
     }
   }
 
-  /** Stops refreshing and deletes the record (best effort). Idempotent. */
+  /**
+   * Stops refreshing and deletes the record (best effort, within about a second each for the
+   * refresh in flight and the delete: with NATS away the record simply expires). Idempotent.
+   */
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     if (this.timer !== null) clearInterval(this.timer)
     this.timer = null
-    await this.running
+    if (this.running !== null) await within(this.running, CLOSE_WAIT_MS)
     if (this.kv !== null && this.registered && !this.nc.isClosed()) {
-      await this.kv.delete(this.key).catch(() => {})
+      await within(this.kv.delete(this.key), CLOSE_WAIT_MS)
       this.registered = false
     }
   }

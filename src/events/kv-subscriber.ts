@@ -30,6 +30,9 @@ export interface NatsKvSubscriberOptions {
 
 type Listener = (batch: InProcessKvBatch) => void
 
+/** Snapshot attempts after a reconnect before the stream starts over (250 ms, 500 ms, ... apart). */
+const RECONNECT_TRIES = 6
+
 const CLEARED: InProcessKvEvent = Object.freeze({ type: 'AllBlocksCleared' })
 
 export class KvStreamCounters {
@@ -54,6 +57,8 @@ export class WorkerKvStream implements InProcessKvEngine {
   private retry: NodeJS.Timeout | null
   private closed: boolean
   private batchSeq: number
+  /** Snapshot attempts since a reconnect that found the worker not (yet) answering. */
+  private reconnectTries: number
 
   constructor (owner: NatsKvSubscriber, workerId: string) {
     this.owner = owner
@@ -67,6 +72,7 @@ export class WorkerKvStream implements InProcessKvEngine {
     this.retry = null
     this.closed = false
     this.batchSeq = 0
+    this.reconnectTries = 0
   }
 
   onKvEvents (listener: Listener): () => void {
@@ -152,6 +158,7 @@ export class WorkerKvStream implements InProcessKvEngine {
     if (this.closed) return
     this.counters.snapshots++
     this.syncing = false
+    this.reconnectTries = 0
     this.publisher = snap.publisher
     this.lastSeq = snap.seq
     this.deliver([CLEARED, ...snap.events])
@@ -161,6 +168,21 @@ export class WorkerKvStream implements InProcessKvEngine {
   private snapshotFailed (reason: string, err: unknown): void {
     if (this.closed) return
     this.counters.snapshotFailures++
+    if (reason === 'reconnect' && this.reconnectTries < RECONNECT_TRIES) {
+      // After a NATS outage the worker's own connection may come back after ours: keep its blocks
+      // (still nearly right), keep buffering, and ask again shortly before starting over.
+      this.reconnectTries++
+      this.retry = setTimeout(() => {
+        this.retry = null
+        if (this.closed) return
+        void this.owner.requestSnapshot(this.workerId).then(
+          (snap) => { this.applySnapshot(snap) },
+          (e: unknown) => { this.snapshotFailed(reason, e) })
+      }, 250 * this.reconnectTries)
+      this.retry.unref()
+      return
+    }
+    this.reconnectTries = 0
     this.syncing = false
     this.owner.warn(`snapshot after ${reason} failed: ${(err as Error).message}; following the stream, retrying`, this.workerId)
     // Start over from the next event (lastSeq −1 marks "take any publisher"), and ask again later.

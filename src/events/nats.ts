@@ -39,6 +39,9 @@ export interface NatsHandle {
   close (): Promise<void>
 }
 
+/** Longest wait for pending publishes at close. */
+const DRAIN_TIMEOUT_MS = 2_000
+
 /** Splits `--nats` values: `nats://a:4222,nats://b:4222`. */
 export function natsServers (servers: string | readonly string[]): string[] {
   const list = typeof servers === 'string' ? servers.split(',') : [...servers]
@@ -71,9 +74,10 @@ export async function connectNats (opts: NatsOptions): Promise<NatsHandle> {
   if (opts.tls !== undefined) copts.tls = opts.tls
   const nc = await connect(copts)
   const onStatus = opts.onStatus
+  let connected = true
   void (async () => {
     for await (const s of nc.status()) {
-      if (s.type === 'reconnect') attempts = 0
+      if (s.type === 'reconnect') { attempts = 0; connected = true } else if (s.type === 'disconnect') connected = false
       onStatus?.(s)
     }
   })().catch(() => {})
@@ -81,7 +85,22 @@ export async function connectNats (opts: NatsOptions): Promise<NatsHandle> {
   return {
     nc,
     close () {
-      closing ??= (nc.isClosed() ? Promise.resolve() : nc.drain().catch(async () => { await nc.close() }))
+      // Drain (flush pending publishes) only while connected, and not forever: a drain while the
+      // server is away waits for a reconnect that may never come (a gateway shutting down during
+      // a NATS outage would hang).
+      closing ??= (async () => {
+        if (nc.isClosed()) return
+        if (connected) {
+          let timer: NodeJS.Timeout | undefined
+          const drained = await Promise.race([
+            nc.drain().then(() => true, () => false),
+            new Promise<boolean>(resolve => { timer = setTimeout(() => resolve(false), DRAIN_TIMEOUT_MS) })
+          ])
+          clearTimeout(timer)
+          if (drained) return
+        }
+        await nc.close().catch(() => {})
+      })()
       return closing
     }
   }

@@ -16,7 +16,7 @@ import { loadTokenizer } from '../tokenize/index.js'
 import type { Policy } from '../routing/policy.js'
 import { MethodNotAllowedError, notFound, unauthorized } from '../shared/errors.js'
 import { startDistributed, type Distributed } from '../discovery/index.js'
-import { discoverModelCard, probeHealth } from '../transport/probe.js'
+import { discoverModelCard, probeHealth, probeTcp } from '../transport/probe.js'
 import type { GatewayContext } from './context.js'
 import { asSwitchyardError, sendError } from './errors.js'
 import { GatewayMetrics } from './metrics.js'
@@ -84,7 +84,7 @@ export class Gateway implements AsyncDisposable {
       successThreshold: config.health_success_threshold,
       discoveryRetries: config.discovery_retries
     }, {
-      probe: (w) => probeHealth(w.url, config.health_timeout, w.apiKey),
+      probe: (w) => w.url.startsWith('swy://') ? probeTcp(w.url, config.health_timeout) : probeHealth(w.url, config.health_timeout, w.apiKey),
       discover: async (w) => {
         const card = await discoverModelCard(w.url, config.discovery_timeout, w.apiKey)
         // What the worker reports is the last resort for its window (config and flags come first).

@@ -14,6 +14,10 @@ function modelRequired (served: readonly string[]): SwitchyardError {
   return new SwitchyardError('SWY_ERR_MODEL_REQUIRED', `'model' is required: this gateway serves ${served.length === 0 ? 'no model yet' : served.join(', ')}`, { status: 400, type: 'invalid_request_error', apiCode: 'model_required', param: 'model' })
 }
 
+function noWorkerYet (model: string): SwitchyardError {
+  return new SwitchyardError('SWY_ERR_NO_HEALTHY_WORKER', `no worker for model '${model}' has registered on NATS yet`, { status: 503, type: 'service_unavailable_error', apiCode: 'no_healthy_worker', param: 'model', retryAfter: 1 })
+}
+
 function shuttingDown (): SwitchyardError {
   return new SwitchyardError('SWY_ERR_SHUTTING_DOWN', 'the gateway is shutting down', { status: 503, type: 'service_unavailable_error', apiCode: 'shutting_down', retryAfter: 1 })
 }
@@ -53,7 +57,11 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
       body = JSON.stringify(parsed.body)
     } else {
       // Unknown names stay out of the metric labels (`-`): clients must not grow their cardinality.
-      if (snap.workersFor(parsed.model) === null) throw modelNotFound(parsed.model, snap.modelNames)
+      if (snap.workersFor(parsed.model) === null) {
+        // In distributed mode a model's workers may simply not have registered yet: try again soon.
+        if (ctx.config.nats !== null) throw noWorkerYet(parsed.model)
+        throw modelNotFound(parsed.model, snap.modelNames)
+      }
       model = parsed.model
     }
     inflight = ctx.metrics.forModel(model).inflight

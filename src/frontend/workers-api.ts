@@ -29,7 +29,7 @@ export function addWorker (ctx: GatewayContext, spec: WorkerSpec, reported: Wind
     labels: spec.labels,
     apiKey: spec.api_key,
     staticModels: spec.model !== null,
-    nativeUrl: spec.native_url
+    nativeUrl: spec.native_url ?? (spec.url.startsWith('swy://') ? spec.url : null)
   })
   windowSpecs.set(worker, { requests: spec.max_inflight_requests, tokens: spec.max_inflight_tokens })
   applyWorkerWindow(ctx, worker, reported)

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util'
 import { loadTokenizer } from '../tokenize/index.js'
 import type { Tokenizer } from '../tokenize/index.js'
+import { registerFleet, type FleetNats } from '../discovery/index.js'
 import { BadFlagError } from './errors.js'
 import { startMockFleet } from './fleet.js'
 import type { MockFleet, MockFleetOptions } from './fleet.js'
@@ -32,6 +33,11 @@ port P+i, publishes KV events on E+i and answers replay on R+i.
   --legacy-events             vLLM's legacy tagged-array events instead of maps
   --seed S                    output seed (default 0)
   --tokenizer DIR             Hugging Face tokenizer directory (default: built-in tokenizer)
+  --nats URL                  register every engine in the NATS discovery bucket and publish its
+                              KV events and load on the event plane (docs/distributed.md)
+  --nats-namespace NS         event plane namespace (default "default")
+  --nats-ttl MS               record TTL: gone this long after the last refresh (default 15000;
+                              capped by an existing bucket's max age)
 `
 
 const FLAGS = {
@@ -53,6 +59,9 @@ const FLAGS = {
   'legacy-events': { type: 'boolean' },
   seed: { type: 'string' },
   tokenizer: { type: 'string' },
+  nats: { type: 'string' },
+  'nats-namespace': { type: 'string' },
+  'nats-ttl': { type: 'string' },
   help: { type: 'boolean', short: 'h' }
 } as const
 
@@ -85,7 +94,7 @@ export async function runMocker (argv: string[], io: RunMockerIo = {}): Promise<
   const n = opts.numWorkers ?? 1
   log(`mocker: starting ${n} engine${n === 1 ? '' : 's'} (model ${opts.model ?? 'mock-llm'}, speedup ${opts.speedupRatio ?? 1}, ` +
     `${opts.numGpuBlocks ?? 16384} blocks of ${opts.blockSize ?? 64} tokens${opts.tokenizerDir === undefined ? '' : `, tokenizer ${opts.tokenizerDir}`})`)
-  const { tokenizerDir, ...fleetOpts } = opts
+  const { tokenizerDir, nats, natsNamespace, natsTtlMs, ...fleetOpts } = opts
   if (tokenizerDir !== undefined) {
     let tokenizer: Tokenizer
     try {
@@ -105,11 +114,29 @@ export async function runMocker (argv: string[], io: RunMockerIo = {}): Promise<
     }
     throw err
   }
+  let reg: FleetNats | null = null
+  if (nats !== undefined) {
+    try {
+      reg = await registerFleet(fleet.workers, {
+        servers: nats,
+        ...(natsNamespace === undefined ? {} : { namespace: natsNamespace }),
+        ...(natsTtlMs === undefined ? {} : { ttlMs: natsTtlMs }),
+        nativeOf: (i) => fleet.workers[i]?.nativeUrl ?? null,
+        onWarn: (msg) => log(`mocker: nats: ${msg}`)
+      })
+    } catch (err) {
+      await fleet.close()
+      throw err
+    }
+    const ttl = reg.registrations[0]?.ttlMs
+    log(`mocker: registered ${n} engine${n === 1 ? '' : 's'} on NATS (namespace ${natsNamespace ?? 'default'}${ttl === undefined ? '' : `, record TTL ${ttl} ms`})`)
+  }
   log(`mocker: ready, ${n} engine${n === 1 ? '' : 's'} in ${Math.round(performance.now() - t0)} ms`)
-  return { fleet, close: async () => { await fleet.close() } }
+  // Records first (gateways stop routing here), then the engines.
+  return { fleet, close: async () => { await reg?.close(); await fleet.close() } }
 }
 
-export type MockerFlagOptions = Omit<MockFleetOptions, 'log'> & { tokenizerDir?: string }
+export type MockerFlagOptions = Omit<MockFleetOptions, 'log'> & { tokenizerDir?: string, nats?: string, natsNamespace?: string, natsTtlMs?: number }
 
 /** Flags to fleet options; null for --help. Throws BadFlagError naming the flag. */
 export function parseMockerFlags (argv: string[]): MockerFlagOptions | null {
@@ -180,6 +207,19 @@ export function parseMockerFlags (argv: string[]): MockerFlagOptions | null {
   if (seed !== undefined) out.seed = seed
   const tokenizer = str('tokenizer')
   if (tokenizer !== undefined) out.tokenizerDir = tokenizer
+  const nats = str('nats')
+  if (nats !== undefined) out.nats = nats
+  const ns = str('nats-namespace')
+  if (ns !== undefined) {
+    if (nats === undefined) throw new BadFlagError('--nats-namespace needs --nats')
+    if (/[.*> \t\r\n]/.test(ns)) throw new BadFlagError(`--nats-namespace must be one subject token (no '.', '*', '>' or spaces), got ${JSON.stringify(ns)}`)
+    out.natsNamespace = ns
+  }
+  const natsTtl = intFlag(values, 'nats-ttl', 100, 24 * 3600_000)
+  if (natsTtl !== undefined) {
+    if (nats === undefined) throw new BadFlagError('--nats-ttl needs --nats')
+    out.natsTtlMs = natsTtl
+  }
   checkPortOverlap(out, n)
   return out
 }

@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import { request } from 'undici'
 
 /**
@@ -65,4 +66,16 @@ export async function probeHealth (url: string, timeoutMs: number, apiKey: strin
   } catch {
     return false
   }
+}
+
+/** A native-only worker's probe: a TCP connection to swy://host:port opens within the deadline. */
+export function probeTcp (url: string, timeoutMs: number): Promise<boolean> {
+  const u = new URL(url)
+  return new Promise(resolve => {
+    const socket = connect(Number(u.port), u.hostname)
+    const done = (ok: boolean): void => { socket.destroy(); resolve(ok) }
+    socket.setTimeout(timeoutMs, () => done(false))
+    socket.once('connect', () => done(true))
+    socket.once('error', () => done(false))
+  })
 }

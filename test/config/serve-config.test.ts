@@ -65,7 +65,7 @@ test('every problem is reported at once, each naming the setting and its source'
   assert.match(msg, /'port' in .*switchyard\.yaml must be an integer from 0 to 65535 \(got "seventy"\)/)
   assert.match(msg, /unknown key 'workerz'/)
   assert.match(msg, /workers\[0\] in .* has unknown key 'colour'/)
-  assert.match(msg, /workers\[0\] in .*\.url must use http:\/\/ or https:\/\//)
+  assert.match(msg, /workers\[0\] in .*\.url must use http:\/\/, https:\/\/ or swy:\/\//)
   assert.match(msg, /models\.m in .*\.policy must be one of round_robin/)
   assert.match(msg, /--retry-attempts must be an integer from 1 to 20/)
   assert.match(msg, /SWITCHYARD_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/)

@@ -116,3 +116,20 @@ test('a client that disconnects cancels the native stream and the engine frees t
     await fleet.close()
   }
 })
+
+test('a native-only worker (MODEL=swy://host:port) is probed by TCP and served; without a model it is refused at start', async () => {
+  const fleet = await startMockFleet({ numWorkers: 1, port: 0, nativePort: 0, speedupRatio: 0, model: 'mock-llm' })
+  const gw = await startGateway(['--worker', `mock-llm=${fleet.workers[0]!.nativeUrl!}`])
+  try {
+    const w = gw.ctx.registry.snapshot.workers[0]!
+    assert.equal(w.state, 'healthy')
+    assert.equal(w.nativeUrl, fleet.workers[0]!.nativeUrl)
+    const res = await request(gw.url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-llm', prompt: 'hi', max_tokens: 3 }) })
+    assert.equal(res.statusCode, 200)
+    assert.equal(((await res.body.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens, 3)
+    await assert.rejects(startGateway(['--worker', fleet.workers[0]!.nativeUrl!]), /a swy:\/\/ worker has no HTTP to discover its models from/)
+  } finally {
+    await gw.close()
+    await fleet.close()
+  }
+})

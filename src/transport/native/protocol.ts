@@ -10,8 +10,8 @@
  *
  * FrameWriter coalesces: frames are appended to an arena and the first append of a tick schedules
  * one socket write (setImmediate, so frames written from different I/O callbacks of the same loop
- * turn share it); the arena is not reused until full, because the socket may still hold the part
- * already written.
+ * turn share it); a full arena is written at once. Written bytes are never overwritten (the socket
+ * may still hold them): the next frames go after them, and a full arena is replaced, not reused.
  */
 import { Packr, Unpackr } from 'msgpackr'
 import type { Socket } from 'node:net'
@@ -151,9 +151,8 @@ export class FrameReader {
   }
 }
 
+/** Arena size; a full arena is written at once instead of waiting for the tick. */
 const MIN_ARENA = 64 * 1024
-/** Past this many pending bytes a write goes out at once instead of waiting for the tick. */
-const FLUSH_THRESHOLD = 256 * 1024
 
 /** Appends frames to an arena and writes them to the socket once per tick. */
 export class FrameWriter {
@@ -264,24 +263,24 @@ export class FrameWriter {
   }
 
   private reserve (bytes: number): number {
-    if (this.pos + bytes > this.buf.length) {
-      const pending = this.pos - this.start
-      const next = Buffer.allocUnsafe(Math.max(MIN_ARENA, (pending + bytes) * 2))
-      this.buf.copy(next, 0, this.start, this.pos)
-      this.buf = next
-      this.start = 0
-      this.pos = pending
-    }
+    if (this.pos + bytes <= this.buf.length) return this.pos
+    // Full: write what is pending now rather than copy it. Only while corked (before the
+    // handshake) must pending bytes move to the new arena; doubling keeps that linear.
+    if (!this.corked && this.socket !== null && this.pos > this.start) this.flush()
+    const pending = this.pos - this.start
+    // A large frame gets an arena of its own size plus the usual room, not a doubled one that
+    // would stay allocated for the connection's lifetime.
+    const next = Buffer.allocUnsafe(pending === 0 ? Math.max(MIN_ARENA, bytes + (bytes > MIN_ARENA ? MIN_ARENA : 0)) : Math.max(MIN_ARENA, (pending + bytes) * 2))
+    if (pending > 0) this.buf.copy(next, 0, this.start, this.pos)
+    this.buf = next
+    this.start = 0
+    this.pos = pending
     return this.pos
   }
 
   private written (): void {
     this.framesOut++
     if (this.corked) return
-    if (this.pos - this.start >= FLUSH_THRESHOLD) {
-      this.flush()
-      return
-    }
     if (!this.scheduled) {
       this.scheduled = true
       setImmediate(this.boundFlush)
