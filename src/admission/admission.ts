@@ -82,6 +82,8 @@ const CLIENT_GONE = 'client went away while queued'
  * onRouted/onFinished) happens here, at dispatch, so one pump sees the windows it fills.
  */
 export class Admission {
+  /** Replica sync (distributed mode): told of every dispatch and release, keyed by the request's route. */
+  loadSync: { added (key: object, worker: Worker, tokens: number): void, finished (key: object): void } | null = null
   private readonly queues = new Map<string, ModelQueue>()
   private sweepTimer: NodeJS.Timeout | null = null
   private seq = 0
@@ -129,6 +131,12 @@ export class Admission {
   release (worker: Worker, route: RouteRequest, policy: Policy | null): void {
     removeLoad(worker, route.tokenEstimate)
     policy?.onFinished?.(worker, route)
+    this.loadSync?.finished(route)
+    this.windowFreed(worker)
+  }
+
+  /** Room appeared on `worker` (a release here, or another gateway's request ending): pump its models' queues. */
+  windowFreed (worker: Worker): void {
     const models = worker.models
     for (let i = 0; i < models.length; i++) {
       const q = this.queues.get(models[i]!)
@@ -214,6 +222,7 @@ export class Admission {
   private charge (policy: Policy, worker: Worker, route: RouteRequest, tokens: number): void {
     addLoad(worker, tokens)
     policy.onRouted?.(worker, route)
+    this.loadSync?.added(route, worker, tokens)
     if (this.onDispatch !== null) this.onDispatch(policy, route)
   }
 

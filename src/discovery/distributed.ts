@@ -7,6 +7,7 @@
  * `nats` unset it returns null and nothing else changes.
  */
 import type { Logger } from 'pino'
+import type { RoutingSync } from '../events/routing-sync.js'
 import type { WorkerSpec } from '../config/serve.js'
 import { connectNats, checkNamespace, LoadBoard, NatsKvSubscriber, type NatsHandle } from '../events/index.js'
 import type { InProcessKvEngine } from '../kv/index.js'
@@ -44,6 +45,8 @@ export class Distributed implements AsyncDisposable {
   readonly discovery: NatsDiscovery
   readonly kv: NatsKvSubscriber
   readonly load: LoadBoard
+  /** Replica sync of in-flight load between gateways (null when `replica_sync` is off). */
+  routing: RoutingSync | null = null
   /** Workers this gateway added from the bucket, with the record they were added from. */
   readonly workers = new Map<string, WorkerRecord>()
   private closing: Promise<void> | null = null
@@ -57,6 +60,7 @@ export class Distributed implements AsyncDisposable {
 
   close (): Promise<void> {
     this.closing ??= (async () => {
+      this.routing?.close()
       await this.discovery.close()
       await this.kv.close()
       this.load.close()

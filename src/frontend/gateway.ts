@@ -16,6 +16,7 @@ import { loadTokenizer } from '../tokenize/index.js'
 import type { Policy } from '../routing/policy.js'
 import { MethodNotAllowedError, notFound, unauthorized } from '../shared/errors.js'
 import { startDistributed, type Distributed } from '../discovery/index.js'
+import { RoutingSync } from '../events/routing-sync.js'
 import { discoverModelCard, probeHealth, probeTcp } from '../transport/probe.js'
 import type { GatewayContext } from './context.js'
 import { asSwitchyardError, sendError } from './errors.js'
@@ -160,6 +161,12 @@ export class Gateway implements AsyncDisposable {
     this.ctx.health.start()
     await Promise.all(config.workers.map(spec => addWorker(this.ctx, spec, this.reportedWindows.get(spec.id ?? '') ?? null).ready))
     this.distributed = await startDistributed(this.ctx, { addWorker: (ctx, spec) => addWorker(ctx, spec), removeWorker })
+    if (this.distributed !== null && config.replica_sync) {
+      const admission = this.ctx.admission
+      const sync = new RoutingSync(this.distributed.nats.nc, this.ctx.registry, { namespace: config.nats_namespace, onFreed: (w) => { admission.windowFreed(w) } })
+      this.distributed.routing = sync
+      admission.loadSync = sync
+    }
     return this.url
   }
 

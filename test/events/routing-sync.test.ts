@@ -1,0 +1,74 @@
+// Replica sync between gateways over a real nats-server: in-flight load one gateway routes shows
+// on the other's workers, leaves when the requests end, and ages out when a gateway vanishes.
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { request } from 'undici'
+import type { Gateway } from '../../src/frontend/gateway.js'
+import { NatsServer, natsServerBinary, NO_NATS_SERVER } from '../fixtures/nats-server.js'
+import { MockerProcess, natsGateway, until } from '../discovery/helpers.js'
+
+const skip = natsServerBinary() === null ? NO_NATS_SERVER : false
+
+/** Starts `n` slow streams through `gw` (they run until the test aborts them). */
+function slowStreams (gw: Gateway, n: number, ac: AbortController): Array<Promise<unknown>> {
+  return Array.from({ length: n }, async (_, i) => {
+    const res = await request(gw.url + '/v1/completions', {
+      method: 'POST',
+      signal: ac.signal,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'mock-llm', prompt: `slow ${i}`, max_tokens: 5000, ignore_eos: true, stream: true })
+    })
+    for await (const _chunk of res.body) { /* keep reading */ }
+  }).map(async p => await p.catch(() => {}))
+}
+
+const inflight = (gw: Gateway): number => gw.ctx.registry.snapshot.workers.reduce((a, w) => a + w.inflightRequests, 0)
+
+describe('replica sync over NATS', { skip }, () => {
+  let nats: NatsServer
+  let mocker: MockerProcess | null = null
+  let gw1: Gateway
+  let gw2: Gateway
+
+  before(async () => {
+    nats = (await NatsServer.start())!
+    mocker = await MockerProcess.start(['--num-workers', '2', '--port', '0', '--speedup-ratio', '1', '--nats', nats.url])
+    gw1 = await natsGateway(nats.url, ['--policy', 'least_load'])
+    gw2 = await natsGateway(nats.url, ['--policy', 'least_load'])
+    for (const g of [gw1, gw2]) await until('two healthy workers', 5000, () => g.ctx.registry.snapshot.workers.filter(w => w.state === 'healthy').length === 2)
+  })
+
+  after(async () => {
+    await gw2?.close(500)
+    await gw1?.close(500)
+    await mocker?.kill()
+    await nats?.stop()
+  })
+
+  it('load routed by one gateway shows on the other\'s workers and leaves when the requests end', async () => {
+    const ac = new AbortController()
+    const streams = slowStreams(gw1, 4, ac)
+    await until('gw1 sees its 4 streams', 5000, () => inflight(gw1) === 4)
+    await until('gw2 sees gw1\'s 4 streams', 3000, () => inflight(gw2) === 4)
+    // least_load on gw2 now sees the same per-worker load as gw1 (2 + 2).
+    assert.deepEqual(gw2.ctx.registry.snapshot.workers.map(w => w.inflightRequests).sort(), gw1.ctx.registry.snapshot.workers.map(w => w.inflightRequests).sort())
+    assert.equal(gw2.ctx.registry.snapshot.workers.reduce((a, w) => a + w.totalRequests, 0), 0, 'remote load is not counted as gw2\'s own requests')
+    ac.abort()
+    await Promise.all(streams)
+    await until('gw2 sees them end', 3000, () => inflight(gw2) === 0)
+  })
+
+  it('a gateway that vanishes without a word has its load aged out of the others', async () => {
+    const ac = new AbortController()
+    const streams = slowStreams(gw1, 2, ac)
+    await until('gw2 sees gw1\'s 2 streams', 5000, () => inflight(gw2) === 2)
+    const sync = (gw1 as unknown as { distributed: { routing: { silent: boolean } } }).distributed.routing
+    sync.silent = true
+    const t0 = Date.now()
+    await until('gw2 ages gw1\'s load out', 9000, () => inflight(gw2) === 0)
+    assert.ok(Date.now() - t0 >= 4000, 'not before the expiry (5 s)')
+    ac.abort()
+    await Promise.all(streams)
+    sync.silent = false
+  })
+})
