@@ -35,6 +35,7 @@ export function mainHelp (): string {
     '  mocker    run simulated vLLM-like engines (switchyard mocker --help)',
     '  bench     load generator: workloads, traces, reports (switchyard bench --help)',
     '  status    the fleet registered on NATS (switchyard status --nats URL)',
+    '  register  keep an engine we do not run (vLLM, SGLang) registered on NATS while it answers',
     '',
     'Run `switchyard <command> --help` for the flags of a command.'
   ].join('\n')

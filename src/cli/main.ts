@@ -3,12 +3,14 @@ import { runBench } from '../bench/index.js'
 import { mainHelp } from './help.js'
 import { runMockerCommand } from './mocker.js'
 import { runServe } from './serve.js'
+import { runRegister } from './register.js'
 import { runStatus } from './status.js'
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   serve: runServe,
   mocker: runMockerCommand,
   status: (argv) => runStatus(argv),
+  register: runRegister,
   bench: (argv) => runBench(argv)
 }
 
