@@ -7,6 +7,7 @@ const SCENARIOS: Record<string, { about: string, load: () => Promise<{ main: (ar
   'admission-burst': { about: 'bursts of low- then high-priority requests: no queue vs FIFO vs priority queue, latency per class and throughput', load: () => import('./admission-burst.js') },
   streaming: { about: 'paced streams (1 and 10 ms per token) through nginx, a bare Node proxy, Portkey and the gateway: proxy CPU per token, TTFT, ITL', load: () => import('./streaming.js') },
   distributed: { about: '4 mock engines behind 1 gateway vs 2 gateways sharing them over NATS (replica sync on/off): TTFT and cached tokens', load: () => import('./distributed.js') },
+  'event-plane': { about: 'KV block events through NATS from 8 publishers to 2 gateway subscribers: blocks applied per second, publish-to-apply lag', load: () => import('./event-plane.js') },
   transport: { about: 'the same mock fleet over HTTP/SSE vs the native transport, paced streams: gateway CPU per token, TTFT, ITL', load: () => import('./transport.js') },
   tokenize: { about: 'chat template + Qwen3 tokenizer per request: plain vs the segment cache, fresh / shared system prompt / multi-turn', load: () => import('./tokenize.js') },
   selection: { about: 'ns and bytes per routing decision vs worker count, with and without registry churn', load: () => import('./selection.js') },
