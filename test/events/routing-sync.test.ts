@@ -72,3 +72,50 @@ describe('replica sync over NATS', { skip }, () => {
     sync.silent = false
   })
 })
+
+describe('replica sync and the kv load guard', { skip }, () => {
+  let nats: NatsServer
+  let mocker: MockerProcess | null = null
+  let gws: Gateway[] = []
+
+  before(async () => {
+    nats = (await NatsServer.start())!
+    mocker = await MockerProcess.start(['--num-workers', '4', '--port', '0', '--speedup-ratio', '1', '--nats', nats.url])
+    gws = [await natsGateway(nats.url, ['--policy', 'kv']), await natsGateway(nats.url, ['--policy', 'kv'])]
+    for (const g of gws) await until('four healthy workers', 8000, () => g.ctx.registry.snapshot.workers.filter(w => w.state === 'healthy').length === 4)
+  })
+
+  after(async () => {
+    for (const g of gws) await g.close(500)
+    await mocker?.kill()
+    await nats?.stop()
+  })
+
+  it('two gateways splitting identical-prefix requests keep every engine under the fleet-wide load bound', async () => {
+    const prefix = 'the same long system prompt shared by every request of this test, '.repeat(40)
+    const ac = new AbortController()
+    const streams: Array<Promise<unknown>> = []
+    for (let i = 0; i < 16; i++) {
+      const gw = gws[i % 2]!
+      streams.push((async () => {
+        const res = await request(gw.url + '/v1/completions', {
+          method: 'POST',
+          signal: ac.signal,
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'mock-llm', prompt: prefix + `question ${i}`, max_tokens: 5000, ignore_eos: true, stream: true })
+        })
+        for await (const _chunk of res.body) { /* keep reading */ }
+      })().catch(() => {}))
+      // Each gateway's dispatch reaches the other within a tick or two of NATS.
+      await until(`request ${i} visible on both gateways`, 3000, () => gws.every(g => inflight(g) === i + 1))
+    }
+    const perEngine = gws[0]!.ctx.registry.snapshot.workers.map(w => w.inflightRequests)
+    if (process.env.SWY_TEST_VERBOSE !== undefined) console.error(`per-engine load: ${perEngine.join("/")}`)
+    assert.deepEqual(perEngine, gws[1]!.ctx.registry.snapshot.workers.map(w => w.inflightRequests), 'both gateways see the same per-engine load')
+    // The kv guard's bound, (1 + 1) x (in flight + 1) / engines + 1, over the fleet's whole load.
+    const bound = 2 * (15 + 1) / 4 + 1
+    assert.ok(Math.max(...perEngine) <= bound, `per-engine load ${perEngine.join('/')} exceeds the bound ${bound}`)
+    ac.abort()
+    await Promise.all(streams)
+  })
+})

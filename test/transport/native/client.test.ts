@@ -205,6 +205,23 @@ test('a request larger than the worker accepts fails alone, without touching the
   }
 })
 
+test('a 1.2 MB prompt of token ids crosses as one frame over many socket chunks', { timeout: 20_000 }, async () => {
+  const engine = createMockEngine({ speedupRatio: 0, heartbeatMs: 0 })
+  const worker = await startMockNativeServer(engine, { port: 0 })
+  const up = new NativeUpstream(worker.url)
+  try {
+    const ids = Uint32Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 50_000)
+    const o = await openCollect(up, { model: 'mock-llm', endpoint: 'completions', tokenIds: ids, sampling: { maxTokens: 2, ignoreEos: true } }).done
+    assert.equal(o.error, null, o.error?.message)
+    assert.equal(o.usage?.promptTokens, 300_000)
+    assert.ok(up.stats().bytesOut > 1_200_000)
+  } finally {
+    await up.close()
+    await worker.close(0)
+    await engine.close()
+  }
+})
+
 test('the worker refusing a request arrives as a non-retryable worker_error with its status', { timeout: 10_000 }, async () => {
   const engine = createMockEngine({ speedupRatio: 0, heartbeatMs: 0, maxModelLen: 64 })
   const worker = await startMockNativeServer(engine, { port: 0 })

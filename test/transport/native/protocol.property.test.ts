@@ -166,3 +166,24 @@ test('corrupt frames (bad length, unknown kind, bad item body) fail with SWY_ERR
     }
   }), { numRuns: 500 })
 })
+
+test('frames larger than the write arena, and many small ones past it, arrive whole and in order (corked or not)', () => {
+  fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 200_000 }), { minLength: 1, maxLength: 12 }), fc.boolean(), (sizes, corked) => {
+    const cap = capture()
+    const w = new FrameWriter(cap.socket)
+    w.corked = corked
+    const frames: Frame[] = sizes.map((n, i) => ({ kind: FrameKind.REQUEST, id: i + 1, body: Buffer.alloc(n, i + 1) }))
+    for (const f of frames) {
+      w.frame(f.kind, f.id, f.body.length === 0 ? null : f.body)
+      for (let k = 0; k < 50; k++) w.frame(FrameKind.CANCEL, 1000 + k)
+    }
+    w.corked = false
+    w.flush()
+    const { reader, frames: got } = collect()
+    reader.push(cap.bytes())
+    const big = got.filter((f) => f.kind === FrameKind.REQUEST)
+    assert.equal(got.length, frames.length * 51)
+    assert.deepEqual(big.map((f) => [f.id, f.body.length, f.body[0]]), frames.map((f) => [f.id, f.body.length, f.body[0]]))
+    assert.ok(big.every((f, i) => f.body.every((b) => b === (i + 1) % 256)))
+  }), { numRuns: 40, interruptAfterTimeLimit: 8000 })
+})
