@@ -54,6 +54,8 @@ export const SERVE_SETTINGS = {
   mock_speedup: { kind: 'number', default: 1, min: 0, max: 1_000_000, doc: 'speed-up of the embedded mock engines\' timing model (1: as fast as a real engine, about 170 tokens/s per stream; 0: no simulated time)' },
   shutdown_grace: { kind: 'duration', default: 30_000, min: 0, max: DAY_MS, doc: 'on SIGTERM/SIGINT, how long in-flight requests may finish before they are aborted' },
   nats: { kind: 'secret', default: null, doc: 'distributed mode: NATS server URL(s), comma-separated (may carry credentials); workers come from the discovery bucket and KV events from the event plane (docs/distributed.md)' },
+  nats_creds: { kind: 'string', default: '', doc: 'distributed mode: a NATS .creds file (JWT + NKey seed, as nsc writes it); empty: none (user and password may also ride in the `nats` URL)' },
+  nats_tls_ca: { kind: 'string', default: '', doc: 'distributed mode: connect to NATS over TLS, verifying the server with this CA file (`system` for the system CAs); empty: plain TCP' },
   replica_sync: { kind: 'bool', default: true, doc: 'distributed mode: publish this gateway\'s in-flight load per worker on NATS and apply the other gateways\', so policies and windows see the whole fleet\'s load' },
   nats_namespace: { kind: 'string', default: 'default', doc: 'distributed mode: the event plane\'s namespace (subjects `switchyard.<namespace>.<topic>.<worker>`); gateways and workers of one fleet share it' },
   max_inflight_requests: { kind: 'int', default: 0, min: 0, max: 1 << 24, doc: 'dispatch window: most requests in flight on one worker (0: what the worker reports, such as the mock engine\'s max_num_seqs, else unlimited); per worker as `max_inflight_requests` in the config file\'s `workers` entries' },

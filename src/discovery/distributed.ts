@@ -21,7 +21,7 @@ const DEFAULT_BLOCK_SIZE = 64
 
 /** What distributed mode needs of the gateway (structural: discovery does not import frontend). */
 export interface DistributedContext {
-  readonly config: { readonly nats: string | null, readonly nats_namespace: string }
+  readonly config: { readonly nats: string | null, readonly nats_namespace: string, readonly nats_creds: string, readonly nats_tls_ca: string }
   readonly registry: Registry
   readonly plane: { attachInProcess (model: string, workerId: string, engine: InProcessKvEngine, blockSize: number): void }
   readonly log: Logger
@@ -85,9 +85,13 @@ export async function startDistributed<C extends DistributedContext> (ctx: C, ho
   const log = ctx.log.child({ component: 'nats' })
   let discovery: NatsDiscovery | null = null
   let kv: NatsKvSubscriber | null = null
+  const creds = ctx.config.nats_creds
+  const ca = ctx.config.nats_tls_ca
   const nats = await connectNats({
     servers: url,
     name: 'switchyard-gateway',
+    ...(creds === '' ? {} : { credsFile: creds }),
+    ...(ca === '' ? {} : { tls: ca === 'system' ? {} : { caFile: ca } }),
     onStatus: (s) => {
       if (s.type === 'disconnect') {
         log.warn({ server: s.server }, 'NATS connection lost; serving the last-known fleet')
