@@ -15,13 +15,21 @@ export function applyWindow (worker: Worker, own: WindowLimits, global: WindowLi
   worker.maxInflightTokens = own.tokens ?? global.tokens ?? reported?.tokens ?? Infinity
 }
 
+/** False while the worker's transport has it tombstoned (the sweep's pumps retry it afterwards). */
+function available (worker: Worker): boolean {
+  if (worker.unavailableUntil === 0) return true
+  if (Date.now() < worker.unavailableUntil) return false
+  worker.unavailableUntil = 0
+  return true
+}
+
 /** Whether `worker` can take a request of `tokens` now. */
 export function fits (worker: Worker, tokens: number): boolean {
-  return worker.inflightRequests < worker.maxInflightRequests && worker.inflightTokens + tokens <= worker.maxInflightTokens
+  return worker.inflightRequests < worker.maxInflightRequests && worker.inflightTokens + tokens <= worker.maxInflightTokens && available(worker)
 }
 
 export function hasSlot (worker: Worker): boolean {
-  return worker.inflightRequests < worker.maxInflightRequests
+  return worker.inflightRequests < worker.maxInflightRequests && available(worker)
 }
 
 const largest = new WeakMap<readonly Worker[], number>()

@@ -29,7 +29,7 @@ export interface DistributedContext {
 
 export interface DistributedHooks<C> {
   /** Adds a worker and starts its first contact (workers-api's addWorker). */
-  addWorker (ctx: C, spec: WorkerSpec): { worker: Worker, ready: Promise<void> }
+  addWorker (ctx: C, spec: WorkerSpec, reported: { requests: number | null, tokens: number | null } | null): { worker: Worker, ready: Promise<void> }
   /** Removes a worker, letting its requests finish (workers-api's removeWorker). */
   removeWorker (ctx: C, id: string): unknown
 }
@@ -157,7 +157,9 @@ function upsert<C extends DistributedContext> (ctx: C, hooks: DistributedHooks<C
   }
   let added: { worker: Worker, ready: Promise<void> }
   try {
-    added = hooks.addWorker(ctx, spec)
+    // The record's KV capacity is what the worker reports: the last resort for its token window.
+    const reported = rec.kv_blocks !== null && rec.block_size !== null ? { requests: null, tokens: rec.kv_blocks * rec.block_size } : null
+    added = hooks.addWorker(ctx, spec, reported)
   } catch (err) {
     ctx.log.warn({ worker: rec.id, err: (err as Error).message }, 'cannot add worker from its NATS record')
     return

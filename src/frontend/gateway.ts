@@ -160,7 +160,7 @@ export class Gateway implements AsyncDisposable {
     }
     this.ctx.health.start()
     await Promise.all(config.workers.map(spec => addWorker(this.ctx, spec, this.reportedWindows.get(spec.id ?? '') ?? null).ready))
-    this.distributed = await startDistributed(this.ctx, { addWorker: (ctx, spec) => addWorker(ctx, spec), removeWorker })
+    this.distributed = await startDistributed(this.ctx, { addWorker: (ctx, spec, reported) => addWorker(ctx, spec, reported), removeWorker })
     if (this.distributed !== null && config.replica_sync) {
       const admission = this.ctx.admission
       const sync = new RoutingSync(this.distributed.nats.nc, this.ctx.registry, { namespace: config.nats_namespace, onFreed: (w) => { admission.windowFreed(w) } })

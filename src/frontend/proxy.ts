@@ -289,6 +289,8 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
           failure = nerr
           retryable = nerr.retryable && !nerr.received
         }
+        // A tombstoned upstream: routing skips the worker until it may be tried again.
+        if (up.tombstonedUntil > 0) worker.unavailableUntil = up.tombstonedUntil
       } else {
         const up = httpUpstreamFor(worker, ctx.transport)
         const headers = upstreamHeaders(req.rawHeaders, requestId, cfg.api_key !== null, worker.apiKey, bodyRewritten)

@@ -47,6 +47,11 @@ export class Worker {
    */
   maxInflightRequests: number
   maxInflightTokens: number
+  /**
+   * Date.now() ms until which the worker takes no new request (its transport failed and
+   * tombstoned it: the native transport's 5 s); 0: available.
+   */
+  unavailableUntil: number
   /** Lifetime counters, for /workers and metrics. */
   totalRequests: number
   totalErrors: number
@@ -73,6 +78,7 @@ export class Worker {
     this.inflightTokens = 0
     this.maxInflightRequests = Infinity
     this.maxInflightTokens = Infinity
+    this.unavailableUntil = 0
     this.totalRequests = 0
     this.totalErrors = 0
     this.consecutiveFailures = 0

@@ -58,6 +58,7 @@ describe('distributed mode over NATS', { skip }, () => {
     }
     const w = (await getJson(`${gw2.url}/workers`)).body.data[0]
     assert.equal(w.labels.discovery, 'nats')
+    assert.equal(w.max_inflight_tokens, 16384 * 64, 'the record\'s KV capacity sizes the token window')
     assert.equal(w.labels.engine, 'mocker')
   })
 

@@ -68,6 +68,10 @@ test('a native worker that cannot be reached is retried on another before the fi
       const res = await request(gw.url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-llm', prompt: 'hi', max_tokens: 2 }) })
       assert.equal(res.statusCode, 200, await res.body.text())
     }
+    // Once tombstoned, the dead worker is skipped by routing: no request even tries it.
+    const metrics = await (await request(gw.url + '/metrics')).body.text()
+    assert.doesNotMatch(metrics, /switchyard_native_tombstone_hits_total\{worker="w0"\} [1-9]/)
+    assert.ok(gw.ctx.registry.snapshot.byId.get('w0')!.unavailableUntil > Date.now(), 'w0 is marked unavailable')
   } finally {
     await gw.close()
     await fleet.close()
