@@ -1,4 +1,5 @@
-import { Counter, Gauge, type Registry as PromRegistry } from 'prom-client'
+import { Counter, type Registry as PromRegistry } from 'prom-client'
+import { scraped } from '../shared/scraped-metric.js'
 import { FastCounter, FastHistogram, registerFast } from '../shared/fast-metrics.js'
 import type { Registry } from '../registry/registry.js'
 import type { Admission } from './admission.js'
@@ -30,43 +31,18 @@ export class AdmissionMetrics {
     this.rejections = new Counter({ name: 'switchyard_queue_rejections_total', help: 'Requests that left the queue without a worker, by reason (queue_full, queue_timeout, too_large, client_gone, pushback)', labelNames: ['model', 'reason'], registers })
     this.requeues = new Counter({ name: 'switchyard_queue_requeues_total', help: 'Requests sent back to the queue because a worker pushed back (429/503 before any byte)', labelNames: ['model'], registers })
     const schedulers = (): Iterable<[string, { depthByClass (): { requests: number[], tokens: number[] } }]> => this.admission?.schedulers() ?? []
-    new Gauge({
-      name: 'switchyard_queue_requests',
-      help: 'Requests waiting, by model and priority class',
-      labelNames: ['model', 'class'],
-      registers,
-      collect () {
-        this.reset()
+    for (const [what, help] of [['requests', 'Requests waiting, by model and priority class'], ['tokens', 'Tokens (prompt + expected output) waiting, by model and priority class']] as const) {
+      scraped('gauge', { name: `switchyard_queue_${what}`, help, labelNames: ['model', 'class'], registers }, (emit) => {
         for (const [model, s] of schedulers()) {
-          const d = s.depthByClass()
-          for (let c = 0; c < 3; c++) this.set({ model, class: CLASS_NAMES[c]! }, d.requests[c]!)
+          const d = s.depthByClass()[what]
+          for (let c = 0; c < 3; c++) emit({ model, class: CLASS_NAMES[c]! }, d[c]!)
         }
-      }
-    })
-    new Gauge({
-      name: 'switchyard_queue_tokens',
-      help: 'Tokens (prompt + expected output) waiting, by model and priority class',
-      labelNames: ['model', 'class'],
-      registers,
-      collect () {
-        this.reset()
-        for (const [model, s] of schedulers()) {
-          const d = s.depthByClass()
-          for (let c = 0; c < 3; c++) this.set({ model, class: CLASS_NAMES[c]! }, d.tokens[c]!)
-        }
-      }
-    })
-    new Gauge({
-      name: 'switchyard_worker_window_use',
-      help: 'Share of each worker\'s dispatch window in use (requests and tokens; absent when unlimited)',
-      labelNames: ['worker', 'kind'],
-      registers,
-      collect () {
-        this.reset()
-        for (const w of workers.snapshot.workers) {
-          if (Number.isFinite(w.maxInflightRequests)) this.set({ worker: w.id, kind: 'requests' }, w.inflightRequests / w.maxInflightRequests)
-          if (Number.isFinite(w.maxInflightTokens)) this.set({ worker: w.id, kind: 'tokens' }, w.inflightTokens / w.maxInflightTokens)
-        }
+      })
+    }
+    scraped('gauge', { name: 'switchyard_worker_window_use', help: 'Share of each worker\'s dispatch window in use (requests and tokens; absent when unlimited)', labelNames: ['worker', 'kind'], registers }, (emit) => {
+      for (const w of workers.snapshot.workers) {
+        if (Number.isFinite(w.maxInflightRequests)) emit({ worker: w.id, kind: 'requests' }, w.inflightRequests / w.maxInflightRequests)
+        if (Number.isFinite(w.maxInflightTokens)) emit({ worker: w.id, kind: 'tokens' }, w.inflightTokens / w.maxInflightTokens)
       }
     })
   }

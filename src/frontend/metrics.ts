@@ -1,4 +1,5 @@
-import { Counter, Gauge, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client'
+import { scraped } from '../shared/scraped-metric.js'
 import type { Registry } from '../registry/registry.js'
 import type { RouterManager } from '../registry/router-manager.js'
 import type { KvPlane } from '../routing/kv-plane.js'
@@ -54,87 +55,28 @@ export class GatewayMetrics {
     registerFast(this.registry, this.requests, this.inflight, this.ttft, this.itl, this.e2e)
     this.retries = new Counter({ name: 'switchyard_retries_total', help: 'Attempts retried on another worker before the first byte', labelNames: ['model', 'reason'], registers })
     this.workerErrors = new Counter({ name: 'switchyard_worker_errors_total', help: 'Failed attempts per worker, by reason', labelNames: ['worker', 'reason'], registers })
-    new Gauge({
-      name: 'switchyard_worker_in_flight_requests',
-      help: 'Requests in flight per worker',
-      labelNames: ['worker'],
-      registers,
-      collect () {
-        this.reset()
-        for (const w of workers.snapshot.workers) this.set({ worker: w.id }, w.inflightRequests)
-      }
-    })
-    new Gauge({
-      name: 'switchyard_worker_healthy',
-      help: '1 when the worker is healthy and routable, else 0',
-      labelNames: ['worker'],
-      registers,
-      collect () {
-        this.reset()
-        for (const w of workers.snapshot.workers) this.set({ worker: w.id }, w.state === 'healthy' ? 1 : 0)
-      }
-    })
-    new Counter({
-      name: 'switchyard_worker_requests_total',
-      help: 'Requests sent to each worker (attempts)',
-      labelNames: ['worker'],
-      registers,
-      collect () {
-        this.reset()
-        for (const w of workers.snapshot.workers) this.inc({ worker: w.id }, w.totalRequests)
-      }
-    })
-    // Native transport, per worker, read from each upstream's counters at scrape time.
-    const nativeStats = (): Array<[string, NativeUpstreamStats]> => {
-      const out: Array<[string, NativeUpstreamStats]> = []
-      for (const w of workers.snapshot.workers) if (w.client instanceof NativeUpstream) out.push([w.id, w.client.stats()])
-      return out
+    const perWorker = (kind: 'gauge' | 'counter', name: string, help: string, value: (w: Registry['snapshot']['workers'][number]) => number): void => {
+      scraped(kind, { name, help, labelNames: ['worker'], registers }, (emit) => { for (const w of workers.snapshot.workers) emit({ worker: w.id }, value(w)) })
     }
-    new Gauge({
-      name: 'switchyard_native_open_streams',
-      help: 'Streams open on each native-transport worker',
-      labelNames: ['worker'],
-      registers,
-      collect () { this.reset(); for (const [worker, st] of nativeStats()) this.set({ worker }, st.openStreams) }
+    perWorker('gauge', 'switchyard_worker_in_flight_requests', 'Requests in flight per worker', w => w.inflightRequests)
+    perWorker('gauge', 'switchyard_worker_healthy', '1 when the worker is healthy and routable, else 0', w => w.state === 'healthy' ? 1 : 0)
+    perWorker('counter', 'switchyard_worker_requests_total', 'Requests sent to each worker (attempts)', w => w.totalRequests)
+    // Native transport, per worker, read from each upstream's counters at scrape time.
+    const native = (kind: 'gauge' | 'counter', name: string, help: string, extra: string | null, fill: (st: NativeUpstreamStats, emit: (labels: Record<string, string>, v: number) => void) => void): void => {
+      scraped(kind, { name, help, labelNames: extra === null ? ['worker'] : ['worker', extra], registers }, (emit) => {
+        for (const w of workers.snapshot.workers) {
+          if (w.client instanceof NativeUpstream) fill(w.client.stats(), (labels, v) => { emit({ worker: w.id, ...labels }, v) })
+        }
+      })
+    }
+    native('gauge', 'switchyard_native_open_streams', 'Streams open on each native-transport worker', null, (st, emit) => { emit({}, st.openStreams) })
+    native('gauge', 'switchyard_native_connections', 'Connections open to each native-transport worker', null, (st, emit) => { emit({}, st.connections) })
+    native('counter', 'switchyard_native_frames_total', 'Native transport frames per worker and direction', 'direction', (st, emit) => { emit({ direction: 'in' }, st.framesIn); emit({ direction: 'out' }, st.framesOut) })
+    native('counter', 'switchyard_native_bytes_total', 'Native transport bytes per worker and direction', 'direction', (st, emit) => { emit({ direction: 'in' }, st.bytesIn); emit({ direction: 'out' }, st.bytesOut) })
+    native('counter', 'switchyard_native_stream_failures_total', 'Native transport streams that failed, per worker and reason (timeouts, connection lost, worker errors, cancels, tombstoned)', 'reason', (st, emit) => {
+      for (const [reason, n] of Object.entries(st.failures)) if (n > 0) emit({ reason }, n)
     })
-    new Gauge({
-      name: 'switchyard_native_connections',
-      help: 'Connections open to each native-transport worker',
-      labelNames: ['worker'],
-      registers,
-      collect () { this.reset(); for (const [worker, st] of nativeStats()) this.set({ worker }, st.connections) }
-    })
-    new Counter({
-      name: 'switchyard_native_frames_total',
-      help: 'Native transport frames per worker and direction',
-      labelNames: ['worker', 'direction'],
-      registers,
-      collect () { this.reset(); for (const [worker, st] of nativeStats()) { this.inc({ worker, direction: 'in' }, st.framesIn); this.inc({ worker, direction: 'out' }, st.framesOut) } }
-    })
-    new Counter({
-      name: 'switchyard_native_bytes_total',
-      help: 'Native transport bytes per worker and direction',
-      labelNames: ['worker', 'direction'],
-      registers,
-      collect () { this.reset(); for (const [worker, st] of nativeStats()) { this.inc({ worker, direction: 'in' }, st.bytesIn); this.inc({ worker, direction: 'out' }, st.bytesOut) } }
-    })
-    new Counter({
-      name: 'switchyard_native_stream_failures_total',
-      help: 'Native transport streams that failed, per worker and reason (timeouts, connection lost, worker errors, cancels, tombstoned)',
-      labelNames: ['worker', 'reason'],
-      registers,
-      collect () {
-        this.reset()
-        for (const [worker, st] of nativeStats()) for (const [reason, n] of Object.entries(st.failures)) if (n > 0) this.inc({ worker, reason }, n)
-      }
-    })
-    new Counter({
-      name: 'switchyard_native_tombstone_hits_total',
-      help: 'Requests that skipped a native worker because it failed recently (tombstone)',
-      labelNames: ['worker'],
-      registers,
-      collect () { this.reset(); for (const [worker, st] of nativeStats()) this.inc({ worker }, st.tombstoneHits) }
-    })
+    native('counter', 'switchyard_native_tombstone_hits_total', 'Requests that skipped a native worker because it failed recently (tombstone)', null, (st, emit) => { emit({}, st.tombstoneHits) })
     collectDefaultMetrics({ register: this.registry, prefix: 'switchyard_process_' })
   }
 
@@ -145,35 +87,19 @@ export class GatewayMetrics {
   watchKvPlane (plane: KvPlane): void {
     const registers = [this.registry]
     const counter = (name: string, help: string, field: 'events' | 'gaps' | 'replays' | 'clears'): void => {
-      new Counter({
-        name,
-        help,
-        labelNames: ['model', 'worker'],
-        registers,
-        collect () {
-          this.reset()
-          for (const c of plane.counters()) this.inc({ model: c.model, worker: c.workerId }, c[field])
-        }
+      scraped('counter', { name, help, labelNames: ['model', 'worker'], registers }, (emit) => {
+        for (const c of plane.counters()) emit({ model: c.model, worker: c.workerId }, c[field])
       })
     }
     counter('switchyard_kv_events_total', 'KV cache events applied to the index, per worker', 'events')
     counter('switchyard_kv_event_gaps_total', 'Gaps in a worker\'s KV event sequence', 'gaps')
     counter('switchyard_kv_event_replays_total', 'Replays requested to fill gaps', 'replays')
     counter('switchyard_kv_event_clears_total', 'Times a worker\'s blocks were cleared (engine restart or AllBlocksCleared)', 'clears')
-    new Gauge({
-      name: 'switchyard_kv_index_blocks',
-      help: 'KV blocks the gateway\'s index holds per worker',
-      labelNames: ['model', 'worker'],
-      registers,
-      collect () {
-        this.reset()
-        for (const [model, index] of plane.indexes) {
-          for (const c of plane.counters()) {
-            if (c.model !== model) continue
-            const slot = index.slotOf(c.workerId)
-            if (slot >= 0) this.set({ model, worker: c.workerId }, index.blockCount(slot))
-          }
-        }
+    scraped('gauge', { name: 'switchyard_kv_index_blocks', help: 'KV blocks the gateway\'s index holds per worker', labelNames: ['model', 'worker'], registers }, (emit) => {
+      for (const c of plane.counters()) {
+        const index = plane.indexes.get(c.model)
+        const slot = index === undefined ? -1 : index.slotOf(c.workerId)
+        if (slot >= 0) emit({ model: c.model, worker: c.workerId }, index!.blockCount(slot))
       }
     })
   }
@@ -199,46 +125,24 @@ export class GatewayMetrics {
     }
     // Decisions already observed per kv policy: an affinity hit dispatches without a kv decision.
     const seen = new WeakMap<KvPolicy, number>()
-    new Gauge({
-      name: 'switchyard_router_predicted_hit_ratio',
-      help: 'Share of prompt blocks the kv policy expected the chosen worker to hold in its cache, since start',
-      labelNames: ['model'],
-      registers,
-      collect () {
-        this.reset()
+    const perKv = (kind: 'gauge' | 'counter', name: string, help: string, value: (kv: KvPolicy) => number | null): void => {
+      scraped(kind, { name, help, labelNames: ['model'], registers }, (emit) => {
         for (const [model, r] of routers.routers) {
           const kv = kvPolicyOf(r.policy)
-          if (kv !== null && kv.stats.promptBlocks > 0) this.set({ model }, kv.stats.predictedBlocks / kv.stats.promptBlocks)
+          const v = kv === null ? null : value(kv)
+          if (v !== null) emit({ model }, v)
         }
-      }
-    })
-    new Counter({
-      name: 'switchyard_router_load_guard_total',
-      help: 'kv decisions the bounded-load guard changed (the cheapest worker carried too many requests)',
-      labelNames: ['model'],
-      registers,
-      collect () {
-        this.reset()
-        for (const [model, r] of routers.routers) {
-          const kv = kvPolicyOf(r.policy)
-          if (kv !== null) this.inc({ model }, kv.stats.guarded)
-        }
-      }
-    })
-    new Counter({
-      name: 'switchyard_session_affinity_total',
-      help: 'Requests with an x-session-id, by outcome: hit (its previous worker), missing (gone, unhealthy or excluded), overloaded (the policy chose)',
-      labelNames: ['model', 'outcome'],
-      registers,
-      collect () {
-        this.reset()
-        for (const [model, r] of routers.routers) {
-          if (!(r.policy instanceof SessionAffinity)) continue
-          const st = r.policy.stats
-          this.inc({ model, outcome: 'hit' }, st.hits)
-          this.inc({ model, outcome: 'missing' }, st.missingWorker)
-          this.inc({ model, outcome: 'overloaded' }, st.overloaded)
-        }
+      })
+    }
+    perKv('gauge', 'switchyard_router_predicted_hit_ratio', 'Share of prompt blocks the kv policy expected the chosen worker to hold in its cache, since start', kv => kv.stats.promptBlocks > 0 ? kv.stats.predictedBlocks / kv.stats.promptBlocks : null)
+    perKv('counter', 'switchyard_router_load_guard_total', 'kv decisions the bounded-load guard changed (the cheapest worker carried too many requests)', kv => kv.stats.guarded)
+    scraped('counter', { name: 'switchyard_session_affinity_total', help: 'Requests with an x-session-id, by outcome: hit (its previous worker), missing (gone, unhealthy or excluded), overloaded (the policy chose)', labelNames: ['model', 'outcome'], registers }, (emit) => {
+      for (const [model, r] of routers.routers) {
+        if (!(r.policy instanceof SessionAffinity)) continue
+        const st = r.policy.stats
+        emit({ model, outcome: 'hit' }, st.hits)
+        emit({ model, outcome: 'missing' }, st.missingWorker)
+        emit({ model, outcome: 'overloaded' }, st.overloaded)
       }
     })
     return {

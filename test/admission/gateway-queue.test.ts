@@ -226,6 +226,8 @@ test('a mock engine\'s window comes from what it reports (max_num_seqs, KV cache
     const list2 = await (await request(gw2.url + '/workers')).body.json() as { data: Array<Record<string, unknown>> }
     assert.equal(list2.data[0]!.max_inflight_requests, 2)
     assert.equal(list2.data[0]!.max_inflight_tokens, 1600)
+    const metrics = await (await request(gw2.url + '/metrics')).body.text()
+    assert.match(metrics, /switchyard_worker_window_use\{worker="[^"]+",kind="requests"\} 0\n/)
   } finally {
     await gw.close()
     await gw2.close()
