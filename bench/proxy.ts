@@ -36,7 +36,7 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { alive, cpuOf, ensureCommand, findPortkey, startPeer, type Peer } from './lib/peers.js'
+import { alive, cpuOf, ensureCommand, findPortkey, startTargets, upstreamStats, type Target as PeerTarget, type UpStats } from './lib/peers.js'
 import { freePort, start, waitForPort, type Proc } from './lib/proc.js'
 import { recordFigures } from './lib/docs.js'
 import { fmt, machine, median, table } from './lib/table.js'
@@ -64,15 +64,7 @@ const LABELS: Record<TargetName, string> = {
 const PATH = '/v1/chat/completions'
 const MODEL = 'm'
 
-interface Target {
-  name: TargetName
-  url: string
-  proc: Proc | null
-  /** Processes whose CPU is the proxy's (empty for direct). */
-  pids: number[]
-  /** Headers every request carries (Portkey's routing config). */
-  headers: Record<string, string>
-}
+type Target = PeerTarget<TargetName>
 
 interface Cell {
   round: number
@@ -139,17 +131,12 @@ function checkAnswer (name: string, mode: Mode, a: { status: number, type: strin
   if (text !== want) fail('the chunks do not add up to the expected content')
 }
 
-interface UpStats { started: number, done: number, chunks: number }
-
-async function upstreamStats (ports: number[]): Promise<UpStats[]> {
-  return await Promise.all(ports.map(async p => {
-    const r = await fetch(`http://127.0.0.1:${p}/stats`)
-    return (await r.json()) as UpStats
-  }))
+async function upstreamStatsAt (ports: number[]): Promise<UpStats[]> {
+  return await upstreamStats(ports.map(p => `http://127.0.0.1:${p}`))
 }
 
 async function upstreamDone (ports: number[]): Promise<number[]> {
-  return (await upstreamStats(ports)).map(s => s.done)
+  return (await upstreamStatsAt(ports)).map(s => s.done)
 }
 
 async function verify (t: Target, upPorts: number[]): Promise<void> {
@@ -291,19 +278,9 @@ export async function main (argv: string[]): Promise<void> {
         names = names.filter(n => n !== 'portkey')
       } else notes.push(`Portkey: @portkey-ai/gateway ${pk.version} on @hono/node-server ${pk.nodeServer}, --headless, x-portkey-config loadbalance over both upstreams (weighted random)`)
     }
-    for (const name of names) {
-      if (name === 'direct') { targets.push({ name, url: upUrls[0]!, proc: null, pids: [], headers: {} }); continue }
-      let peer: Peer
-      try {
-        peer = await startPeer(name, setup)
-      } catch (err) {
-        if (name !== 'portkey') throw err
-        skipPortkey((err as Error).message.split('\n')[0]!)
-        continue
-      }
-      procs.push(peer.proc)
-      targets.push({ name, url: peer.url, proc: peer.proc, pids: peer.pids, headers: peer.headers })
-    }
+    const started = await startTargets(names, upUrls[0]!, setup, skipPortkey)
+    procs.push(...started.procs)
+    targets.push(...started.targets)
 
     process.stderr.write(`checking answers of ${targets.map(t => t.name).join(', ')} ...\n`)
     for (const t of [...targets]) {
@@ -348,7 +325,7 @@ export async function main (argv: string[]): Promise<void> {
         const sample = async (): Promise<{ cpu: number, st: UpStats[], at: number }> => {
           const c0 = cpuOf(t.pids)
           const at0 = performance.now()
-          const st = await upstreamStats(upPorts)
+          const st = await upstreamStatsAt(upPorts)
           return { cpu: (c0 + cpuOf(t.pids)) / 2, st, at: (at0 + performance.now()) / 2 }
         }
         const marginMs = Math.min(500, secs * 150)

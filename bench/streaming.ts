@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { runLoad, type LoadResult } from '../src/bench/index.js'
 import { recordFigures } from './lib/docs.js'
-import { alive, cpuOf, ensureCommand, findPortkey, startPeer, type Peer, type PeerKind } from './lib/peers.js'
+import { alive, cpuOf, ensureCommand, findPortkey, startTargets, upstreamStats, type Target as PeerTarget } from './lib/peers.js'
 import { freePort, start, waitForPort, type Proc } from './lib/proc.js'
 import { fmt, machine, median, table } from './lib/table.js'
 
@@ -49,13 +49,7 @@ const MODEL = 'm'
 /** Prompt tokens: small, the scenario is about the answer's path. */
 const ISL = 16
 
-interface Target {
-  name: TargetName
-  url: string
-  proc: Proc | null
-  pids: number[]
-  headers: Record<string, string>
-}
+type Target = PeerTarget<TargetName>
 
 interface Cell {
   round: number
@@ -83,12 +77,8 @@ interface Cell {
   errors: string[]
 }
 
-interface UpStats { started: number, done: number, chunks: number }
-
 async function upstreamChunks (urls: string[]): Promise<number> {
-  let n = 0
-  for (const u of urls) n += ((await (await fetch(`${u}/stats`)).json()) as UpStats).chunks
-  return n
+  return (await upstreamStats(urls)).reduce((n, s) => n + s.chunks, 0)
 }
 
 function load (t: Target, conc: number, requests: number, tokens: number, maxCellS: number, progress: boolean): Promise<LoadResult> {
@@ -219,20 +209,9 @@ export async function main (argv: string[]): Promise<void> {
       for (const p of upPorts) procs.push(start(process.execPath, [here('./lib/fast-upstream.js'), String(p), MODEL, String(pacingMs)]))
       await Promise.all(upPorts.map(p => waitForPort(p)))
       const upUrls = upPorts.map(p => `http://127.0.0.1:${p}`)
-      const targets: Target[] = []
-      for (const name of names) {
-        if (name === 'direct') { targets.push({ name, url: upUrls[0]!, proc: null, pids: [], headers: {} }); continue }
-        let peer: Peer
-        try {
-          peer = await startPeer(name as PeerKind, { dir: sub, upstreams: upUrls, model: MODEL, nginx, start, strays })
-        } catch (err) {
-          if (name !== 'portkey') throw err
-          skipPortkey((err as Error).message.split('\n')[0]!)
-          continue
-        }
-        procs.push(peer.proc)
-        targets.push({ name, url: peer.url, proc: peer.proc, pids: peer.pids, headers: peer.headers })
-      }
+      const started = await startTargets(names, upUrls[0]!, { dir: sub, upstreams: upUrls, model: MODEL, nginx, start, strays }, skipPortkey)
+      procs.push(...started.procs)
+      const targets: Target[] = started.targets
       process.stderr.write(`pacing ${pacingMs} ms: checking answers of ${targets.map(t => t.name).join(', ')} ...\n`)
       for (const t of [...targets]) {
         try {

@@ -217,3 +217,44 @@ export async function startPeer (kind: PeerKind, s: PeerSetup): Promise<Peer> {
   }
   return { kind, url: `http://127.0.0.1:${port}`, proc, pids, headers }
 }
+
+/** One thing a scenario measures: a proxy peer, or `direct` (the first upstream, no proxy). */
+export interface Target<N extends string = string> {
+  name: N
+  url: string
+  proc: Proc | null
+  /** Processes whose CPU is the proxy's (empty for direct). */
+  pids: number[]
+  /** Headers every request carries (Portkey's routing config). */
+  headers: Record<string, string>
+}
+
+/**
+ * Starts the named targets in order (`direct` is the first upstream itself). Portkey failing to
+ * start is reported through `skipPortkey` and left out; any other failure throws.
+ */
+export async function startTargets<N extends string> (names: readonly N[], directUrl: string, setup: PeerSetup, skipPortkey: (reason: string) => void): Promise<{ targets: Array<Target<N>>, procs: Proc[] }> {
+  const targets: Array<Target<N>> = []
+  const procs: Proc[] = []
+  for (const name of names) {
+    if (name === 'direct') { targets.push({ name, url: directUrl, proc: null, pids: [], headers: {} }); continue }
+    let peer: Peer
+    try {
+      peer = await startPeer(name as unknown as PeerKind, setup)
+    } catch (err) {
+      if (name !== 'portkey') throw err
+      skipPortkey((err as Error).message.split('\n')[0]!)
+      continue
+    }
+    procs.push(peer.proc)
+    targets.push({ name, url: peer.url, proc: peer.proc, pids: peer.pids, headers: peer.headers })
+  }
+  return { targets, procs }
+}
+
+/** The fast upstreams' counters (GET /stats): completions started and done, SSE chunks written. */
+export interface UpStats { started: number, done: number, chunks: number }
+
+export async function upstreamStats (urls: readonly string[]): Promise<UpStats[]> {
+  return await Promise.all(urls.map(async u => (await (await fetch(`${u}/stats`)).json()) as UpStats))
+}
