@@ -2,6 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { request } from 'undici'
 import OpenAI from 'openai'
+import type { Gateway } from '../../src/frontend/gateway.js'
 import { startGateway } from '../fixtures/gateway.js'
 import { sleep, startUpstream, type Upstream } from '../fixtures/openai-upstream.js'
 import { startMockFleet } from '../../src/mocker/index.js'
@@ -34,12 +35,26 @@ async function until (cond: () => boolean, ms = 2000): Promise<void> {
   }
 }
 
-test('beyond the queue cap the gateway answers 429 queue_full with Retry-After', async () => {
-  const up = await slowUpstream()
-  const gw = await startGateway(['--worker', `test-model=${up.url}`, '--max-inflight-requests', '1', '--queue-max-requests', '1'])
+/**
+ * A gateway in front of one upstream with a window of one request, already taken by a first
+ * request (it must end 200); `fn` then sees what waits. Both are closed afterwards.
+ */
+async function withBusyWorker (upOpts: Parameters<typeof startUpstream>[0], args: string[], fn: (gw: Gateway, up: Upstream, first: Promise<Answer>) => Promise<void>): Promise<void> {
+  const up = await startUpstream(upOpts)
+  const gw = await startGateway(['--worker', `test-model=${up.url}`, '--max-inflight-requests', '1', ...args])
   try {
     const first = chat(gw.url)
     await until(() => up.active === 1)
+    await fn(gw, up, first)
+    assert.equal((await first).status, 200)
+  } finally {
+    await gw.close()
+    await up.close()
+  }
+}
+
+test('beyond the queue cap the gateway answers 429 queue_full with Retry-After', async () => {
+  await withBusyWorker({ tokenDelayMs: 75 }, ['--queue-max-requests', '1'], async (gw, up, first) => {
     const second = chat(gw.url)
     await until(() => gw.ctx.admission.size === 1)
     const third = await chat(gw.url)
@@ -52,18 +67,11 @@ test('beyond the queue cap the gateway answers 429 queue_full with Retry-After',
     assert.equal((await second).status, 200, 'the queued request is served once the window frees')
     const metrics = await (await request(gw.url + '/metrics')).body.text()
     assert.match(metrics, /switchyard_queue_rejections_total\{model="test-model",reason="queue_full"\} 1/)
-  } finally {
-    await gw.close()
-    await up.close()
-  }
+  })
 })
 
 test('a request that waits longer than queue_timeout answers 503 queue_timeout with Retry-After', async () => {
-  const up = await startUpstream({ tokenDelayMs: 150 })
-  const gw = await startGateway(['--worker', `test-model=${up.url}`, '--max-inflight-requests', '1', '--queue-timeout', '100ms'])
-  try {
-    const first = chat(gw.url)
-    await until(() => up.active === 1)
+  await withBusyWorker({ tokenDelayMs: 150 }, ['--queue-timeout', '100ms'], async (gw, up, first) => {
     const t0 = performance.now()
     const second = await chat(gw.url)
     const waited = performance.now() - t0
@@ -73,18 +81,11 @@ test('a request that waits longer than queue_timeout answers 503 queue_timeout w
     assert.ok(waited >= 90 && waited < 500, `timed out after ${waited.toFixed(0)} ms (timeout 100 ms)`)
     assert.equal((await first).status, 200)
     assert.equal(up.received.length, 1, 'the timed-out request never reached the worker')
-  } finally {
-    await gw.close()
-    await up.close()
-  }
+  })
 })
 
 test('a client that disconnects while queued is removed at once and never reaches a worker', async () => {
-  const up = await slowUpstream()
-  const gw = await startGateway(['--worker', `test-model=${up.url}`, '--max-inflight-requests', '1'])
-  try {
-    const first = chat(gw.url)
-    await until(() => up.active === 1)
+  await withBusyWorker({ tokenDelayMs: 75 }, [], async (gw, up, first) => {
     const ac = new AbortController()
     const second = chat(gw.url, {}, {}, ac.signal).catch((err: Error) => err)
     await until(() => gw.ctx.admission.size === 1)
@@ -95,10 +96,7 @@ test('a client that disconnects while queued is removed at once and never reache
     await sleep(50)
     assert.equal(up.received.length, 1)
     assert.equal(gw.ctx.registry.snapshot.workers[0]!.inflightRequests, 0, 'no load is left behind')
-  } finally {
-    await gw.close()
-    await up.close()
-  }
+  })
 })
 
 test('a worker that pushes back (429) gets the request again from the queue, up to max_requeues', async () => {
@@ -195,11 +193,7 @@ test('a streaming request waiting past --sse-keepalive-ms gets SSE comments, the
 })
 
 test('a queue timeout after keep-alive headers ends the stream with an SSE error event', async () => {
-  const up = await startUpstream({ tokenDelayMs: 150 })
-  const gw = await startGateway(['--worker', `test-model=${up.url}`, '--max-inflight-requests', '1', '--sse-keepalive-ms', '20ms', '--queue-timeout', '120ms'])
-  try {
-    const first = chat(gw.url)
-    await until(() => up.active === 1)
+  await withBusyWorker({ tokenDelayMs: 150 }, ['--sse-keepalive-ms', '20ms', '--queue-timeout', '120ms'], async (gw, up, first) => {
     const raw = await request(gw.url + '/v1/chat/completions', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -209,10 +203,7 @@ test('a queue timeout after keep-alive headers ends the stream with an SSE error
     assert.equal(raw.statusCode, 200)
     assert.match(text, /data: \{"error":\{"message":"waited \d+ ms in the queue[^"]*","type":"service_unavailable_error","param":null,"code":"queue_timeout"\}\}/)
     await first
-  } finally {
-    await gw.close()
-    await up.close()
-  }
+  })
 })
 
 test('a mock engine\'s window comes from what it reports (max_num_seqs, KV cache tokens); flags override it', async () => {
