@@ -38,8 +38,9 @@ test('serve without any worker and without the embedded fleet exits 2 and says h
   assert.match(r.err, /--worker http:\/\/127\.0\.0\.1:8000/)
 })
 
-test('serve with no worker starts the embedded mock fleet, which the official client can use', async () => {
-  const p = run(['serve', '--port', '0', '--mock-workers', '2', '--mock-speedup', '0'])
+for (const transport of ['native', 'http'] as const) {
+test(`serve with no worker starts the embedded mock fleet, which the official client can use (${transport} transport)`, async () => {
+  const p = run(['serve', '--port', '0', '--mock-workers', '2', '--mock-speedup', '0', '--mock-transport', transport])
   try {
     const url = await listening(p)
     const { default: OpenAI } = await import('openai')
@@ -56,6 +57,7 @@ test('serve with no worker starts the embedded mock fleet, which the official cl
     assert.equal(usage?.completion_tokens, 5)
     const workers = await (await request(url + '/workers')).body.json() as any
     assert.deepEqual(workers.data.map((w: any) => w.id), ['mock-0', 'mock-1'])
+    assert.deepEqual(workers.data.map((w: any) => typeof w.native_url === 'string' && w.native_url.startsWith('swy://')), transport === 'native' ? [true, true] : [false, false])
     const exited = once(p, 'exit')
     p.kill('SIGTERM')
     const [code] = await exited
@@ -64,6 +66,7 @@ test('serve with no worker starts the embedded mock fleet, which the official cl
     p.kill('SIGKILL')
   }
 })
+}
 
 test('serve with bad settings exits 2 naming them', async () => {
   const r = await collect(run(['serve', '--port', 'x', '--worker', 'http://127.0.0.1:1'], { SWITCHYARD_POLICY: 'nope' }))

@@ -130,3 +130,19 @@ test('createPolicy wraps every policy in session affinity unless told not to', (
   assert.equal(createPolicy('kv').name, 'kv')
   assert.equal(createPolicy('kv').needs, 'tokens')
 })
+
+test('--session-affinity false (and the default) reach the gateway\'s routers', async () => {
+  const { startGateway } = await import('../fixtures/gateway.js')
+  const { startUpstream } = await import('../fixtures/openai-upstream.js')
+  const up = await startUpstream()
+  const on = await startGateway(['--worker', `test-model=${up.url}`])
+  const off = await startGateway(['--worker', `test-model=${up.url}`, '--session-affinity', 'false'])
+  try {
+    assert.ok(on.ctx.routers.get('test-model')!.policy instanceof SessionAffinity)
+    assert.ok(!(off.ctx.routers.get('test-model')!.policy instanceof SessionAffinity))
+  } finally {
+    await on.close()
+    await off.close()
+    await up.close()
+  }
+})
