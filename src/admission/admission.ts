@@ -83,7 +83,7 @@ const CLIENT_GONE = 'client went away while queued'
  */
 export class Admission {
   /** Replica sync (distributed mode): told of every dispatch and release, keyed by the request's route. */
-  loadSync: { added (key: object, worker: Worker, tokens: number): void, finished (key: object): void } | null = null
+  loadSync: { added (key: object, worker: Worker, tokens: number, prefill: number, blocks: number): void, prefillDone (key: object): void, finished (key: object): void } | null = null
   private readonly queues = new Map<string, ModelQueue>()
   private sweepTimer: NodeJS.Timeout | null = null
   private seq = 0
@@ -125,6 +125,12 @@ export class Admission {
       }
     }
     return this.enqueue(router, a, tokens, q)
+  }
+
+  /** The attempt's first token: the policy's prefill charge ends (here and, through replica sync, everywhere). */
+  firstToken (worker: Worker, route: RouteRequest, policy: Policy): void {
+    if (policy.onFirstToken !== undefined) policy.onFirstToken(worker, route)
+    this.loadSync?.prefillDone(route)
   }
 
   /** Gives the worker back after an attempt (however it ended) and lets waiting requests in. */
@@ -222,7 +228,7 @@ export class Admission {
   private charge (policy: Policy, worker: Worker, route: RouteRequest, tokens: number): void {
     addLoad(worker, tokens)
     policy.onRouted?.(worker, route)
-    this.loadSync?.added(route, worker, tokens)
+    this.loadSync?.added(route, worker, tokens, route.policyPrefill, route.policyBlocks)
     if (this.onDispatch !== null) this.onDispatch(policy, route)
   }
 

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http'
+import type { Admission } from '../admission/admission.js'
 import type { Worker } from '../registry/worker.js'
 import type { Policy, RouteRequest } from '../routing/policy.js'
 import type { NativeRequest, NativeSampling, NativeStream, NativeStreamError, NativeStreamHandler, NativeUpstream, ResponseItem } from '../transport/native/index.js'
@@ -64,6 +65,7 @@ export class NativeExchange implements NativeStreamHandler {
   readonly started: number
   readonly mm: ModelMetrics
   readonly policy: Policy
+  readonly admission: Admission
   readonly worker: Worker
   readonly route: RouteRequest
   private readonly sse: OpenAISseWriter | null
@@ -78,12 +80,13 @@ export class NativeExchange implements NativeStreamHandler {
   private last = 0
   private readonly keptAlive: boolean
 
-  constructor (res: ServerResponse, requestId: string, started: number, parsed: ParsedRequest, model: string, mm: ModelMetrics, policy: Policy, worker: Worker, route: RouteRequest) {
+  constructor (res: ServerResponse, requestId: string, started: number, parsed: ParsedRequest, model: string, mm: ModelMetrics, admission: Admission, policy: Policy, worker: Worker, route: RouteRequest) {
     this.res = res
     this.requestId = requestId
     this.started = started
     this.mm = mm
     this.policy = policy
+    this.admission = admission
     this.worker = worker
     this.route = route
     this.keptAlive = res.headersSent
@@ -114,7 +117,7 @@ export class NativeExchange implements NativeStreamHandler {
       this.sentHead = true
       this.ttftMs = now - this.started
       this.mm.ttft.observe(this.ttftMs / 1000)
-      if (this.policy.onFirstToken !== undefined) this.policy.onFirstToken(this.worker, this.route)
+      this.admission.firstToken(this.worker, this.route, this.policy)
       if (this.sse !== null) {
         if (!this.keptAlive) res.writeHead(200, { ...SSE_HEAD, 'x-request-id': this.requestId })
         res.write(this.sse.head())

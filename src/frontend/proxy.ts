@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import { randomUUID } from 'node:crypto'
-import type { AdmitRequest } from '../admission/admission.js'
+import type { Admission, AdmitRequest } from '../admission/admission.js'
 import { priorityClass } from '../admission/priority.js'
 import { INTERNAL_LANE, USER_LANE } from '../admission/scheduler.js'
 import type { Worker } from '../registry/worker.js'
@@ -103,13 +103,15 @@ class Exchange implements Dispatcher.DispatchHandler {
   retryStatus = 0
   /** Told when the first byte arrives (the kv policy ends the request's prefill load then). */
   readonly policy: Policy
+  readonly admission: Admission
   readonly worker: Worker
   readonly route: RouteRequest
   settle: ((err: Error | null) => void) | null = null
   private readonly onDrain: () => void
 
-  constructor (res: ServerResponse, requestId: string, started: number, stream: boolean, mm: ModelMetrics, canRetry: boolean, canRequeue: boolean, policy: Policy, worker: Worker, route: RouteRequest) {
+  constructor (res: ServerResponse, requestId: string, started: number, stream: boolean, mm: ModelMetrics, canRetry: boolean, canRequeue: boolean, admission: Admission, policy: Policy, worker: Worker, route: RouteRequest) {
     this.policy = policy
+    this.admission = admission
     this.worker = worker
     this.route = route
     this.res = res
@@ -163,7 +165,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.sentHead = true
       this.ttftMs = now - this.started
       this.mm.ttft.observe(this.ttftMs / 1000)
-      if (this.policy.onFirstToken !== undefined) this.policy.onFirstToken(this.worker, this.route)
+      this.admission.firstToken(this.worker, this.route, this.policy)
     } else if (this.stream) {
       this.mm.itl.observe((now - this.last) / 1000)
     }
@@ -271,7 +273,7 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
       let retryable = false
       if (worker.nativeUrl !== null) {
         const up = nativeUpstreamFor(worker, ctx.native)
-        const nx = new NativeExchange(res, requestId, started, parsed, model, mm, policy!, worker, route)
+        const nx = new NativeExchange(res, requestId, started, parsed, model, mm, admission, policy!, worker, route)
         abort.exchange = nx
         let nerr: NativeStreamError | null
         try {
@@ -294,7 +296,7 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
       } else {
         const up = httpUpstreamFor(worker, ctx.transport)
         const headers = upstreamHeaders(req.rawHeaders, requestId, cfg.api_key !== null, worker.apiKey, bodyRewritten)
-        const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, failures + 1 < cfg.retry_attempts, requeues < cfg.max_requeues, policy!, worker, route)
+        const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, failures + 1 < cfg.retry_attempts, requeues < cfg.max_requeues, admission, policy!, worker, route)
         abort.exchange = ex
         try {
           err = await ex.run(up, path, headers, rawBody)

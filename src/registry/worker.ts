@@ -42,6 +42,12 @@ export class Worker {
   inflightRequests: number
   inflightTokens: number
   /**
+   * What other gateways' kv policies charged here (replica sync): prompt tokens still waiting for
+   * their first token, and KV blocks their requests hold. Local kv policies keep their own share.
+   */
+  remotePrefillTokens: number
+  remoteDecodeBlocks: number
+  /**
    * Dispatch window (src/admission): most requests and tokens in flight at once; Infinity when
    * unlimited. Set from the worker's config entry, else the global flags, else what it reports.
    */
@@ -76,6 +82,8 @@ export class Worker {
     this.slot = slot
     this.inflightRequests = 0
     this.inflightTokens = 0
+    this.remotePrefillTokens = 0
+    this.remoteDecodeBlocks = 0
     this.maxInflightRequests = Infinity
     this.maxInflightTokens = Infinity
     this.unavailableUntil = 0
@@ -100,6 +108,8 @@ export class Worker {
       state: this.state,
       inflight_requests: this.inflightRequests,
       inflight_tokens: this.inflightTokens,
+      remote_prefill_tokens: this.remotePrefillTokens,
+      remote_decode_blocks: this.remoteDecodeBlocks,
       max_inflight_requests: Number.isFinite(this.maxInflightRequests) ? this.maxInflightRequests : null,
       max_inflight_tokens: Number.isFinite(this.maxInflightTokens) ? this.maxInflightTokens : null,
       total_requests: this.totalRequests,

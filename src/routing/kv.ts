@@ -256,9 +256,10 @@ export class KvPolicy implements Policy {
   }
 
   private cost (wk: Worker, overlap: number, isl: number, reqBlocks: number, now: number): number {
-    if (this.predicted) return this.predictedCost(wk.slot, isl - overlap * this.opts.blockSize, reqBlocks - overlap, now)
+    if (this.predicted) return this.predictedCost(wk, isl - overlap * this.opts.blockSize, reqBlocks - overlap, now)
     const bs = this.opts.blockSize
-    return this.opts.overlapWeight * (this.prefill[wk.slot]! + isl - overlap * bs) / bs + this.decode[wk.slot]! + (reqBlocks - overlap)
+    const s = wk.slot
+    return this.opts.overlapWeight * (this.prefill[s]! + wk.remotePrefillTokens + isl - overlap * bs) / bs + this.decode[s]! + wk.remoteDecodeBlocks + (reqBlocks - overlap)
   }
 
   /**
@@ -266,12 +267,15 @@ export class KvPolicy implements Policy {
    * `slot`: the queued prefill tokens and its own go through chunked passes together (requests
    * share a pass, so the fixed cost per pass is paid per budget, not per request), each pass also
    * paying the decode step of the requests running there (decode time grows with KV usage).
+   * Other gateways' requests (replica sync) count without decay: they leave at their first token,
+   * which bounds the over-estimate by one TTFT.
    */
-  predictedCost (slot: number, newTokens: number, newBlocks: number, now: number): number {
-    const tokens = this.backlogOf(slot, now) + newTokens
+  predictedCost (wk: Worker, newTokens: number, newBlocks: number, now: number): number {
+    const slot = wk.slot
+    const tokens = this.backlogOf(slot, now) + wk.remotePrefillTokens + newTokens
     const passes = Math.ceil(tokens / this.opts.maxBatchedTokens)
     const cap = this.opts.kvCapacityBlocks
-    const active = this.decode[slot]!
+    const active = this.decode[slot]! + wk.remoteDecodeBlocks
     const u = cap === null ? 0 : Math.min(1, (active + newBlocks) / cap)
     const ttft = prefillMs(this.opts, tokens) + (active > 0 ? passes * decodeMs(this.opts, u) : 0)
     return this.opts.recomputeWeight === 0 ? ttft : ttft + this.opts.recomputeWeight * prefillMs(this.opts, newTokens)

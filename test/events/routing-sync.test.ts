@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { request } from 'undici'
+import { connectNats } from '../../src/events/nats.js'
+import { RoutingSync } from '../../src/events/routing-sync.js'
 import type { Gateway } from '../../src/frontend/gateway.js'
+import { Registry } from '../../src/registry/registry.js'
 import { NatsServer, natsServerBinary, NO_NATS_SERVER } from '../fixtures/nats-server.js'
 import { MockerProcess, natsGateway, until } from '../discovery/helpers.js'
 
@@ -115,7 +118,49 @@ describe('replica sync and the kv load guard', { skip }, () => {
     // The kv guard's bound, (1 + 1) x (in flight + 1) / engines + 1, over the fleet's whole load.
     const bound = 2 * (15 + 1) / 4 + 1
     assert.ok(Math.max(...perEngine) <= bound, `per-engine load ${perEngine.join('/')} exceeds the bound ${bound}`)
+    // The kv policy's own charge travels too: prefill until the first token, KV blocks until the end.
+    const remote = (g: Gateway, k: 'remotePrefillTokens' | 'remoteDecodeBlocks'): number => g.ctx.registry.snapshot.workers.reduce((a, w) => a + w[k], 0)
+    await until('remote prefill charges end with the first tokens', 5000, () => gws.every(g => remote(g, 'remotePrefillTokens') === 0))
+    for (const g of gws) assert.ok(remote(g, 'remoteDecodeBlocks') > 0, 'the other gateway\'s requests hold KV blocks in this one\'s view')
     ac.abort()
     await Promise.all(streams)
+    await until('remote kv charges leave with the requests', 3000, () => gws.every(g => remote(g, 'remoteDecodeBlocks') === 0 && inflight(g) === 0))
+  })
+})
+
+describe('replica sync wire: the kv policy\'s prefill and decode charge', { skip }, () => {
+  it('an add carries prefill and blocks, prefill-done clears the prefill, finished clears the rest', async () => {
+    const nats = (await NatsServer.start())!
+    const handles = [await connectNats({ servers: nats.url }), await connectNats({ servers: nats.url })]
+    const regs = [new Registry(), new Registry()]
+    const workers = regs.map(r => r.add({ id: 'w0', url: 'http://127.0.0.1:9', models: ['m'], labels: {}, apiKey: null, staticModels: true }))
+    const syncs = handles.map((h, i) => new RoutingSync(h.nc, regs[i]!, { namespace: 'wire', heartbeatMs: 60_000 }))
+    try {
+      await Promise.all(handles.map(async h => await h.nc.flush()))
+      const key = {}
+      syncs[0]!.added(key, workers[0]!, 700, 640, 44)
+      const seen = workers[1]!
+      await until('the add arrives', 3000, () => seen.inflightRequests === 1)
+      assert.deepEqual([seen.inflightTokens, seen.remotePrefillTokens, seen.remoteDecodeBlocks], [700, 640, 44])
+      syncs[0]!.prefillDone(key)
+      await until('prefill done arrives', 3000, () => seen.remotePrefillTokens === 0)
+      assert.equal(seen.remoteDecodeBlocks, 44, 'decode blocks stay until the request ends')
+      syncs[0]!.finished(key)
+      await until('finished arrives', 3000, () => seen.inflightRequests === 0)
+      assert.deepEqual([seen.inflightTokens, seen.remotePrefillTokens, seen.remoteDecodeBlocks], [0, 0, 0])
+      // Add and prefill-done in one tick go out as one add with prefill 0.
+      const k2 = {}
+      syncs[0]!.added(k2, workers[0]!, 10, 10, 2)
+      syncs[0]!.prefillDone(k2)
+      await until('the add arrives', 3000, () => seen.inflightRequests === 1)
+      assert.deepEqual([seen.remotePrefillTokens, seen.remoteDecodeBlocks], [0, 2])
+      syncs[0]!.finished(k2)
+      await until('finished arrives', 3000, () => seen.inflightRequests === 0)
+      assert.equal(workers[0]!.remoteDecodeBlocks, 0, 'a gateway never charges its own requests as remote')
+    } finally {
+      for (const s of syncs) s.close()
+      for (const h of handles) await h.close()
+      await nats.stop()
+    }
   })
 })
