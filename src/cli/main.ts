@@ -36,6 +36,10 @@ main(process.argv.slice(2)).then(
     if (code === 'SWY_ERR_BAD_CONFIG' || code === 'SWY_ERR_BAD_FLAG') {
       console.error(`switchyard: ${(err as Error).message}`)
       process.exitCode = 2
+    } else if (typeof code === 'string' && code.startsWith('SWY_ERR_') && code !== 'SWY_ERR_INTERNAL') {
+      // Our own errors say what went wrong; a stack trace would only bury it.
+      console.error(`switchyard: ${(err as Error).message}`)
+      process.exitCode = 1
     } else {
       console.error('switchyard: fatal:', err)
       process.exitCode = 1

@@ -27,7 +27,13 @@ export async function runServe (argv: string[]): Promise<number> {
   // The embedded engines report their windows as a discovered mock engine would (GET /v1/models).
   const reportedWindows = new Map(fleet?.workers.map(w => [`mock-${w.index}`, { requests: w.engine.options.maxNumSeqs, tokens: w.engine.options.numGpuBlocks * w.engine.options.blockSize }]) ?? [])
   const gateway = new Gateway(config, { engines, reportedWindows })
-  const url = await gateway.start().catch(async (err: unknown) => { await fleet?.close(); throw err })
+  // A start that fails half way (say NATS unreachable after the HTTP server listens) must not
+  // leave a listening server keeping the process alive: close what started, then report.
+  const url = await gateway.start().catch(async (err: unknown) => {
+    await gateway.close(0).catch(() => {})
+    await fleet?.close()
+    throw err
+  })
   const log = gateway.ctx.log
   const snap = gateway.ctx.registry.snapshot
   log.info({ url, workers: snap.workers.length, models: snap.modelNames, policy: config.policy, embedded_fleet: fleet !== null }, 'switchyard listening')

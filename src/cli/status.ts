@@ -8,6 +8,7 @@ import { Kvm, type KvEntry } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { DEFAULT_BUCKET, parseRecord, type WorkerRecord } from '../discovery/index.js'
 import { checkNamespace, connectNats, LoadBoard, type LoadEntry } from '../events/index.js'
+import { NATS_AUTH_FLAGS, natsAuthFlagsFrom, natsAuthFromFlags, natsAuthUsage, redactNatsUrl, type NatsAuthOptions } from '../events/nats.js'
 
 export const STATUS_USAGE = `Usage: switchyard status --nats URL [flags]
 
@@ -15,6 +16,7 @@ Prints the workers registered in the NATS discovery bucket (docs/distributed.md)
 
   --nats URL            NATS server URL(s), comma-separated (or SWITCHYARD_NATS)
   --nats-namespace NS   event plane namespace, for --load (default "default")
+${natsAuthUsage(22)}
   --bucket NAME         discovery bucket (default ${DEFAULT_BUCKET})
   --load                also wait briefly for each worker's load report (running, waiting, KV usage)
   --json                one JSON document instead of the table
@@ -46,7 +48,7 @@ export async function runStatus (argv: string[], io: StatusIo = {}): Promise<num
   try {
     values = parseArgs({
       args: argv,
-      options: { nats: { type: 'string' }, 'nats-namespace': { type: 'string' }, bucket: { type: 'string' }, load: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { nats: { type: 'string' }, ...NATS_AUTH_FLAGS, 'nats-namespace': { type: 'string' }, bucket: { type: 'string' }, load: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: false
     }).values
@@ -64,12 +66,19 @@ export async function runStatus (argv: string[], io: StatusIo = {}): Promise<num
     err(`switchyard status: ${(e as Error).message}`)
     return 2
   }
+  let auth: NatsAuthOptions
+  try {
+    auth = natsAuthFromFlags(natsAuthFlagsFrom(values, env))
+  } catch (e) {
+    err(`switchyard status: ${(e as Error).message}`)
+    return 2
+  }
   const bucket = typeof values.bucket === 'string' ? values.bucket : DEFAULT_BUCKET
   let nats
   try {
-    nats = await connectNats({ servers: url, name: 'switchyard-status', timeoutMs: 3_000 })
+    nats = await connectNats({ servers: url, name: 'switchyard-status', timeoutMs: 3_000, ...auth })
   } catch (e) {
-    err(`switchyard status: cannot reach NATS at ${url.replace(/\/\/[^@/]*@/, '//***@')}: ${(e as Error).message}`)
+    err(`switchyard status: cannot reach NATS at ${redactNatsUrl(url)}: ${natsErrorText(e, auth)}`)
     return 1
   }
   try {
@@ -97,6 +106,19 @@ export async function runStatus (argv: string[], io: StatusIo = {}): Promise<num
   } finally {
     await nats.close()
   }
+}
+
+/** A connection failure's message, with the likely fix when it looks like a TLS problem. */
+export function natsErrorText (e: unknown, auth: NatsAuthOptions = {}): string {
+  const parts: string[] = []
+  for (let x: unknown = e; x instanceof Error && parts.length < 3; x = x.cause) parts.push(x.message)
+  const text = [...new Set(parts)].join(': ')
+  if (/certificate|self.signed|unable to verify|UNABLE_TO_GET_ISSUER/i.test(text)) return `${text} (TLS: give the server's CA with --nats-tls-ca FILE)`
+  // A server that requires a client certificate drops the handshake; the client only sees a timeout.
+  if (/timeout/i.test(text) && auth.tls !== undefined && auth.tls !== null && auth.tls.certFile === undefined) {
+    return `${text} (if the server verifies client certificates (mTLS), give --nats-tls-cert and --nats-tls-key)`
+  }
+  return text
 }
 
 /** The bucket's records, sorted by id; null when the bucket does not exist. */

@@ -10,9 +10,11 @@ import type { Logger } from 'pino'
 import type { RoutingSync } from '../events/routing-sync.js'
 import type { WorkerSpec } from '../config/serve.js'
 import { connectNats, checkNamespace, LoadBoard, NatsKvSubscriber, type NatsHandle } from '../events/index.js'
+import { natsAuthFromFlags } from '../events/nats.js'
 import type { InProcessKvEngine } from '../kv/index.js'
 import type { Registry } from '../registry/registry.js'
 import type { Worker } from '../registry/worker.js'
+import { SwitchyardError } from '../shared/errors.js'
 import { NatsDiscovery } from './nats-discovery.js'
 import { DEFAULT_BUCKET, sameRouting, type WorkerRecord } from './record.js'
 
@@ -21,7 +23,7 @@ const DEFAULT_BLOCK_SIZE = 64
 
 /** What distributed mode needs of the gateway (structural: discovery does not import frontend). */
 export interface DistributedContext {
-  readonly config: { readonly nats: string | null, readonly nats_namespace: string, readonly nats_creds: string, readonly nats_tls_ca: string }
+  readonly config: { readonly nats: string | null, readonly nats_namespace: string, readonly nats_creds: string, readonly nats_tls_ca: string, readonly nats_tls_cert: string, readonly nats_tls_key: string }
   readonly registry: Registry
   readonly plane: { attachInProcess (model: string, workerId: string, engine: InProcessKvEngine, blockSize: number): void }
   readonly log: Logger
@@ -85,13 +87,11 @@ export async function startDistributed<C extends DistributedContext> (ctx: C, ho
   const log = ctx.log.child({ component: 'nats' })
   let discovery: NatsDiscovery | null = null
   let kv: NatsKvSubscriber | null = null
-  const creds = ctx.config.nats_creds
-  const ca = ctx.config.nats_tls_ca
+  const c = ctx.config
   const nats = await connectNats({
     servers: url,
     name: 'switchyard-gateway',
-    ...(creds === '' ? {} : { credsFile: creds }),
-    ...(ca === '' ? {} : { tls: ca === 'system' ? {} : { caFile: ca } }),
+    ...natsAuthFromFlags({ creds: c.nats_creds, tlsCa: c.nats_tls_ca, tlsCert: c.nats_tls_cert, tlsKey: c.nats_tls_key }),
     onStatus: (s) => {
       if (s.type === 'disconnect') {
         log.warn({ server: s.server }, 'NATS connection lost; serving the last-known fleet')
@@ -102,6 +102,8 @@ export async function startDistributed<C extends DistributedContext> (ctx: C, ho
         kv?.resyncAll('reconnect')
       }
     }
+  }).catch((err: unknown) => {
+    throw new SwitchyardError('SWY_ERR_NATS_UNAVAILABLE', `cannot connect to NATS at ${url.replace(/\/\/[^@/]*@/g, '//***@')}: ${(err as Error).message} (is nats-server running? see docs/distributed.md)`, { status: 503, type: 'service_unavailable_error', apiCode: 'nats_unavailable', cause: err })
   })
   kv = new NatsKvSubscriber(nats.nc, { namespace: ns, onWarn: (msg, worker) => log.warn({ worker }, msg) })
   const load = new LoadBoard(nats.nc, { namespace: ns })

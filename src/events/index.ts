@@ -1,6 +1,6 @@
 /**
  * Public surface of the event plane (DESIGN 4.6): the NATS connection helper, the envelope and
- * subjects, and the `kv` and `load` topics' publishers and subscribers.
+ * subjects, the `kv` and `load` topics' publishers and subscribers, and the registrar's ZMQ → NATS KV bridge.
  *
  * @example
  * import { connectNats, NatsKvPublisher } from '../events/index.js'
@@ -21,4 +21,6 @@ export type { NatsKvPublisherOptions } from './kv-publisher.js'
 export { KvStreamCounters, NatsKvSubscriber, WorkerKvStream } from './kv-subscriber.js'
 export type { NatsKvSubscriberOptions } from './kv-subscriber.js'
 export { LoadBoard, NatsLoadPublisher } from './load.js'
+export { InProcessEventCollector, ZmqNatsBridge } from './zmq-bridge.js'
+export type { ZmqNatsBridgeOptions } from './zmq-bridge.js'
 export type { LoadEntry, LoadReport, LoadSample } from './load.js'

@@ -22,6 +22,8 @@ export { WorkerEventApplier } from './event-apply.js'
 export { KvSourceCounters } from './counters.js'
 export { ZmqKvEventSource } from './zmq-source.js'
 export type { ZmqKvEventSourceOptions } from './zmq-source.js'
+export { ZmqKvFollower } from './zmq-follower.js'
+export type { ZmqKvFollowerOptions, ZmqKvTarget } from './zmq-follower.js'
 export { InProcessKvEventSource } from './in-process-source.js'
 export type {
   InProcessKvEngine, InProcessKvBatch, InProcessKvEvent, InProcessBlockStored, InProcessBlockRemoved,

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util'
 import { loadTokenizer } from '../tokenize/index.js'
 import type { Tokenizer } from '../tokenize/index.js'
 import { registerFleet, type FleetNats } from '../discovery/index.js'
+import { NATS_AUTH_FLAGS, natsAuthFlagsFrom, natsAuthFromFlags, natsAuthUsage, type NatsAuthOptions } from '../events/nats.js'
 import { BadFlagError } from './errors.js'
 import { startMockFleet } from './fleet.js'
 import type { MockFleet, MockFleetOptions } from './fleet.js'
@@ -34,7 +35,9 @@ port P+i, publishes KV events on E+i and answers replay on R+i.
   --seed S                    output seed (default 0)
   --tokenizer DIR             Hugging Face tokenizer directory (default: built-in tokenizer)
   --nats URL                  register every engine in the NATS discovery bucket and publish its
-                              KV events and load on the event plane (docs/distributed.md)
+                              KV events and load on the event plane (docs/distributed.md);
+                              user:pass@ or token@ in the URL authenticate
+${natsAuthUsage(28)}
   --nats-namespace NS         event plane namespace (default "default")
   --nats-ttl MS               record TTL: gone this long after the last refresh (default 15000;
                               capped by an existing bucket's max age)
@@ -62,6 +65,7 @@ const FLAGS = {
   nats: { type: 'string' },
   'nats-namespace': { type: 'string' },
   'nats-ttl': { type: 'string' },
+  ...NATS_AUTH_FLAGS,
   help: { type: 'boolean', short: 'h' }
 } as const
 
@@ -94,7 +98,7 @@ export async function runMocker (argv: string[], io: RunMockerIo = {}): Promise<
   const n = opts.numWorkers ?? 1
   log(`mocker: starting ${n} engine${n === 1 ? '' : 's'} (model ${opts.model ?? 'mock-llm'}, speedup ${opts.speedupRatio ?? 1}, ` +
     `${opts.numGpuBlocks ?? 16384} blocks of ${opts.blockSize ?? 64} tokens${opts.tokenizerDir === undefined ? '' : `, tokenizer ${opts.tokenizerDir}`})`)
-  const { tokenizerDir, nats, natsNamespace, natsTtlMs, ...fleetOpts } = opts
+  const { tokenizerDir, nats, natsNamespace, natsTtlMs, natsAuth, ...fleetOpts } = opts
   if (tokenizerDir !== undefined) {
     let tokenizer: Tokenizer
     try {
@@ -119,6 +123,7 @@ export async function runMocker (argv: string[], io: RunMockerIo = {}): Promise<
     try {
       reg = await registerFleet(fleet.workers, {
         servers: nats,
+        ...natsAuth,
         ...(natsNamespace === undefined ? {} : { namespace: natsNamespace }),
         ...(natsTtlMs === undefined ? {} : { ttlMs: natsTtlMs }),
         nativeOf: (i) => fleet.workers[i]?.nativeUrl ?? null,
@@ -136,10 +141,13 @@ export async function runMocker (argv: string[], io: RunMockerIo = {}): Promise<
   return { fleet, close: async () => { await reg?.close(); await fleet.close() } }
 }
 
-export type MockerFlagOptions = Omit<MockFleetOptions, 'log'> & { tokenizerDir?: string, nats?: string, natsNamespace?: string, natsTtlMs?: number }
+export type MockerFlagOptions = Omit<MockFleetOptions, 'log'> & { tokenizerDir?: string, nats?: string, natsNamespace?: string, natsTtlMs?: number, natsAuth?: NatsAuthOptions }
 
-/** Flags to fleet options; null for --help. Throws BadFlagError naming the flag. */
-export function parseMockerFlags (argv: string[]): MockerFlagOptions | null {
+/**
+ * Flags to fleet options; null for --help. Throws BadFlagError naming the flag. `env` supplies
+ * SWITCHYARD_NATS_CREDS / SWITCHYARD_NATS_TLS_* when the matching flag is absent (with --nats only).
+ */
+export function parseMockerFlags (argv: string[], env: Record<string, string | undefined> = process.env): MockerFlagOptions | null {
   let values: Record<string, string | boolean | undefined>
   try {
     values = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }).values
@@ -219,6 +227,17 @@ export function parseMockerFlags (argv: string[]): MockerFlagOptions | null {
   if (natsTtl !== undefined) {
     if (nats === undefined) throw new BadFlagError('--nats-ttl needs --nats')
     out.natsTtlMs = natsTtl
+  }
+  const authFlag = Object.keys(NATS_AUTH_FLAGS).find(k => values[k] !== undefined)
+  if (nats === undefined) {
+    if (authFlag !== undefined) throw new BadFlagError(`--${authFlag} needs --nats`)
+  } else {
+    try {
+      const auth = natsAuthFromFlags(natsAuthFlagsFrom(values, env))
+      if (auth.credsFile !== undefined || auth.tls !== undefined) out.natsAuth = auth
+    } catch (err) {
+      throw new BadFlagError((err as Error).message, err)
+    }
   }
   checkPortOverlap(out, n)
   return out

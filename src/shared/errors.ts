@@ -81,6 +81,7 @@ export const ERROR_CODES = {
   SWY_ERR_NATIVE_FRAME_TOO_LARGE: 'a native frame exceeds the receiver\'s frame size limit (a request too large for the worker fails alone; a received oversized frame closes the connection)',
   SWY_ERR_NATIVE_WORKER: 'the worker refused or failed a native stream (its own code, status and message are kept)',
   SWY_ERR_NATIVE_CANCELLED: 'the native stream was cancelled by its caller (or its handler threw)',
+  SWY_ERR_NATS_UNAVAILABLE: 'distributed mode: no NATS server answered at start (later drops reconnect by themselves)',
   SWY_ERR_KV_EVENT_DECODE: 'a KV event batch from an engine is not msgpack of the vLLM event shape (counted by the source, never sent to a client)',
   SWY_ERR_BENCH_BAD_OPTION: 'a load generator option (runLoad) is invalid',
   SWY_ERR_BENCH_TRACE: 'a trace file is unreadable or malformed (the message names file:line)'
