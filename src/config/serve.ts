@@ -26,6 +26,12 @@ export interface WorkerSpec {
    * probes and model discovery stay on `url`'s HTTP. Null: HTTP only.
    */
   native_url: string | null
+  /**
+   * 'native': requests go over the native transport, at `native_url` or, without one, at the
+   * swy:// address the worker advertises in GET /v1/models (the mock engine does); 'http': HTTP
+   * even when a native address is known. Absent/null: native when a native address is given.
+   */
+  transport?: 'http' | 'native' | null
   /** This worker's dispatch window; null: the global flags, else what the worker reports. */
   max_inflight_requests: number | null
   max_inflight_tokens: number | null
@@ -46,7 +52,7 @@ export interface ServeConfig extends ServeSettings {
   config_file: string | null
 }
 
-const WORKER_KEYS = ['id', 'url', 'model', 'labels', 'api_key', 'kv_events', 'kv_replay', 'block_size', 'max_inflight_requests', 'max_inflight_tokens', 'native_url'] as const
+const WORKER_KEYS = ['id', 'url', 'model', 'labels', 'api_key', 'kv_events', 'kv_replay', 'block_size', 'max_inflight_requests', 'max_inflight_tokens', 'native_url', 'transport'] as const
 const MODEL_KEYS = ['policy', 'tokenizer', 'block_size', 'kv_capacity_blocks'] as const
 const FILE_KEYS = [...Object.keys(SERVE_SETTINGS), 'workers', 'models'] as const
 
@@ -89,9 +95,15 @@ export function parseWorkerSpec (raw: unknown, where: string, errors: string[]):
       }
     }
   }
+  let transport: 'http' | 'native' | null = null
+  if (raw.transport !== undefined && raw.transport !== null) {
+    if (raw.transport !== 'http' && raw.transport !== 'native') errors.push(`${where}.transport must be 'http' or 'native' (got ${JSON.stringify(raw.transport)})`)
+    else transport = raw.transport
+  }
+  if (transport === 'http' && (nativeUrl !== null || (url !== null && url.startsWith('swy://')))) errors.push(`${where}: transport 'http' contradicts the swy:// address given; drop one`)
   if (url !== null && url.startsWith('swy://') && model === null) errors.push(`${where}: a swy:// worker has no HTTP to discover its models from: give 'model'`)
   if (errors.length > before || url === null) return null
-  return { id, url, model, labels, api_key: apiKey, kv_events: kvEvents, kv_replay: kvReplay, block_size: blockSize, max_inflight_requests: maxRequests, max_inflight_tokens: maxTokens, native_url: nativeUrl }
+  return { id, url, model, labels, api_key: apiKey, kv_events: kvEvents, kv_replay: kvReplay, block_size: blockSize, max_inflight_requests: maxRequests, max_inflight_tokens: maxTokens, native_url: nativeUrl, transport }
 }
 
 /** `URL` or `MODEL=URL`, as in `--worker`. */

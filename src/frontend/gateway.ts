@@ -88,6 +88,10 @@ export class Gateway implements AsyncDisposable {
       probe: (w) => w.url.startsWith('swy://') ? probeTcp(w.url, config.health_timeout) : probeHealth(w.url, config.health_timeout, w.apiKey),
       discover: async (w) => {
         const card = await discoverModelCard(w.url, config.discovery_timeout, w.apiKey)
+        if (w.wantsNative && w.nativeUrl === null) {
+          if (card.nativeUrl === null) throw new Error('transport is native but GET /v1/models advertises no native_url: give the worker\'s native_url')
+          w.nativeUrl = card.nativeUrl
+        }
         // What the worker reports is the last resort for its window (config and flags come first).
         if (card.window !== null) this.reportedWindows.set(w.id, card.window)
         this.applyWindow(w.id)

@@ -4,6 +4,7 @@ import type { Worker } from '../registry/worker.js'
 import type { Policy, RouteRequest } from '../routing/policy.js'
 import type { NativeRequest, NativeSampling, NativeStream, NativeStreamError, NativeStreamHandler, NativeUpstream, ResponseItem } from '../transport/native/index.js'
 import type { ModelMetrics } from './metrics.js'
+import { ChunkWriter } from './chunk-writer.js'
 import { OpenAIBodyWriter, OpenAISseWriter } from './native-response.js'
 import type { ParsedRequest } from './validate.js'
 
@@ -79,8 +80,12 @@ export class NativeExchange implements NativeStreamHandler {
   clientGone = false
   private last = 0
   private readonly keptAlive: boolean
+  private out: ChunkWriter | null = null
+  private readonly backlogLimit: number
+  /** The client fell more than the backlog limit behind: cut, and the upstream stream cancelled. */
+  cutSlow = false
 
-  constructor (res: ServerResponse, requestId: string, started: number, parsed: ParsedRequest, model: string, mm: ModelMetrics, admission: Admission, policy: Policy, worker: Worker, route: RouteRequest) {
+  constructor (res: ServerResponse, requestId: string, started: number, parsed: ParsedRequest, model: string, mm: ModelMetrics, admission: Admission, policy: Policy, worker: Worker, route: RouteRequest, backlogLimit: number) {
     this.res = res
     this.requestId = requestId
     this.started = started
@@ -90,6 +95,7 @@ export class NativeExchange implements NativeStreamHandler {
     this.worker = worker
     this.route = route
     this.keptAlive = res.headersSent
+    this.backlogLimit = backlogLimit
     const created = Math.floor(Date.now() / 1000)
     const kind = parsed.endpoint === 'chat' ? 'chat' : 'completion'
     const id = (kind === 'chat' ? 'chatcmpl-' : 'cmpl-') + requestId
@@ -120,7 +126,9 @@ export class NativeExchange implements NativeStreamHandler {
       this.admission.firstToken(this.worker, this.route, this.policy)
       if (this.sse !== null) {
         if (!this.keptAlive) res.writeHead(200, { ...SSE_HEAD, 'x-request-id': this.requestId })
-        res.write(this.sse.head())
+        this.out = new ChunkWriter(res, this.backlogLimit)
+        const head = this.sse.head()
+        if (head.length > 0) this.out.write(head)
       }
     } else if (this.sse !== null) {
       this.mm.itl.observe((now - this.last) / 1000)
@@ -128,8 +136,16 @@ export class NativeExchange implements NativeStreamHandler {
     this.last = now
     if (this.sse !== null) {
       const chunk = this.sse.item(item)
-      if (chunk.length > 0) res.write(chunk)
+      if (chunk.length > 0 && !this.out!.write(chunk)) this.cut()
     } else this.body!.item(item)
+  }
+
+  /** Slow consumer: drop the client and free the engine's sequence (DESIGN: no unbounded buffering). */
+  private cut (): void {
+    if (this.cutSlow) return
+    this.cutSlow = true
+    this.res.destroy()
+    this.stream?.cancel()
   }
 
   onEnd (): void {

@@ -273,13 +273,17 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
       let retryable = false
       if (worker.nativeUrl !== null) {
         const up = nativeUpstreamFor(worker, ctx.native)
-        const nx = new NativeExchange(res, requestId, started, parsed, model, mm, admission, policy!, worker, route)
+        const nx = new NativeExchange(res, requestId, started, parsed, model, mm, admission, policy!, worker, route, cfg.max_client_backlog)
         abort.exchange = nx
         let nerr: NativeStreamError | null
         try {
           nerr = await nx.run(up, nativeRequestOf(parsed, model, route.tokens, requestId))
         } finally {
           admission.release(worker, route, policy)
+        }
+        if (nx.cutSlow) {
+          ctx.log.warn({ rid: requestId, worker: worker.id }, `client fell more than ${cfg.max_client_backlog} bytes behind: cut, upstream cancelled`)
+          abort.abort()
         }
         err = nerr
         sentHead = nx.sentHead

@@ -29,7 +29,8 @@ export function addWorker (ctx: GatewayContext, spec: WorkerSpec, reported: Wind
     labels: spec.labels,
     apiKey: spec.api_key,
     staticModels: spec.model !== null,
-    nativeUrl: spec.native_url ?? (spec.url.startsWith('swy://') ? spec.url : null)
+    nativeUrl: spec.transport === 'http' ? null : spec.native_url ?? (spec.url.startsWith('swy://') ? spec.url : null),
+    wantsNative: spec.transport === 'native' || (spec.transport !== 'http' && (spec.native_url !== null || spec.url.startsWith('swy://')))
   })
   windowSpecs.set(worker, { requests: spec.max_inflight_requests, tokens: spec.max_inflight_tokens })
   applyWorkerWindow(ctx, worker, reported)

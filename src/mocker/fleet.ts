@@ -100,14 +100,15 @@ export async function startMockFleet (opts: MockFleetOptions = {}): Promise<Mock
         load = await LoadPublisher.start(engine, { host, port: offset(loadBase, i) })
         started.push(load)
       }
-      const server = await startMockServer(engine, { host, port: offset(port, i) })
-      started.push(server)
+      // The native server first: the HTTP server advertises its address in GET /v1/models.
       let native: NativeWorkerServer | null = null
       if (nativePort !== null) {
         const n = await startMockNativeServer(engine, { host, port: offset(nativePort, i) })
         native = n
         started.push({ close: async () => { await n.close() } })
       }
+      const server = await startMockServer(engine, { host, port: offset(port, i), nativeUrl: native?.url ?? null })
+      started.push(server)
       const worker: MockWorker = { index: i, engine, server, url: server.url, kvEvents, load, native, nativeUrl: native?.url ?? null }
       workers.push(worker)
       log?.(describeWorker(worker))

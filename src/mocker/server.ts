@@ -21,6 +21,8 @@ export interface MockServerOptions {
   host?: string
   /** Default 8000; 0 picks a free port. */
   port?: number
+  /** The engine's native transport address, advertised in GET /v1/models (`native_url`) for `transport: native` gateways. */
+  nativeUrl?: string | null
 }
 
 export interface MockServer {
@@ -38,10 +40,12 @@ class ServerState {
   readonly engine: MockEngine
   readonly idPrefix: string
   readonly created: number
+  readonly nativeUrl: string | null
   requestCount: number
 
-  constructor (engine: MockEngine) {
+  constructor (engine: MockEngine, nativeUrl: string | null) {
     this.engine = engine
+    this.nativeUrl = nativeUrl
     this.idPrefix = randomBytes(8).toString('hex')
     this.created = Math.floor(Date.now() / 1000)
     this.requestCount = 0
@@ -57,7 +61,7 @@ class ServerState {
  * // POST `${server.url}/v1/chat/completions`
  */
 export async function startMockServer (engine: MockEngine, opts: MockServerOptions = {}): Promise<MockServer> {
-  const state = new ServerState(engine)
+  const state = new ServerState(engine, opts.nativeUrl ?? null)
   const server = createServer({ keepAlive: true }, (req, res) => { handle(state, req, res) })
   const host = opts.host ?? '127.0.0.1'
   await new Promise<void>((resolve, reject) => {
@@ -182,6 +186,7 @@ function modelsJson (state: ServerState): unknown {
       root: e.model,
       parent: null,
       max_model_len: e.options.maxModelLen,
+      ...(state.nativeUrl === null ? {} : { native_url: state.nativeUrl }),
       // Not in vLLM's card: lets a Switchyard gateway size this worker's dispatch window.
       capacity: { max_num_seqs: e.options.maxNumSeqs, kv_cache_tokens: e.options.numGpuBlocks * e.options.blockSize }
     }]

@@ -21,6 +21,8 @@ export interface WorkerInit {
   staticModels: boolean
   /** swy://host:port when requests go over the native transport; absent/null: HTTP. */
   nativeUrl?: string | null
+  /** Native transport wanted; its address may come from discovery. Default: nativeUrl given. */
+  wantsNative?: boolean
 }
 
 /**
@@ -33,8 +35,13 @@ export class Worker {
   readonly labels: Readonly<Record<string, string>>
   readonly apiKey: string | null
   readonly staticModels: boolean
-  /** swy://host:port: requests use the native transport (probes stay on `url`); null: HTTP. */
-  readonly nativeUrl: string | null
+  /**
+   * swy://host:port: requests use the native transport (probes stay on `url`); null: HTTP. Set at
+   * first contact for a `transport: native` worker that advertises its address.
+   */
+  nativeUrl: string | null
+  /** The worker entry asked for the native transport (discovered at first contact when no address was given). */
+  readonly wantsNative: boolean
   models: readonly string[]
   state: WorkerState
   /** Dense index, unique among live workers, reused after removal: lets policies keep typed arrays. */
@@ -77,6 +84,7 @@ export class Worker {
     this.apiKey = init.apiKey
     this.staticModels = init.staticModels
     this.nativeUrl = init.nativeUrl ?? null
+    this.wantsNative = init.wantsNative ?? this.nativeUrl !== null
     this.models = init.models
     this.state = 'pending'
     this.slot = slot

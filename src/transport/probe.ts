@@ -18,6 +18,8 @@ export interface ModelCard {
    * vLLM does not, so its windows come from configuration).
    */
   window: { requests: number | null, tokens: number | null } | null
+  /** swy://host:port from a model entry's `native_url` (the mock engine advertises its native port); null: none. */
+  nativeUrl: string | null
 }
 
 function positive (v: unknown): number | null {
@@ -37,13 +39,14 @@ export async function discoverModelCard (url: string, timeoutMs: number, apiKey:
     await res.body.dump()
     throw new Error(`GET /v1/models answered ${res.statusCode}`)
   }
-  const doc = await res.body.json() as { data?: Array<{ id?: unknown, capacity?: { max_num_seqs?: unknown, kv_cache_tokens?: unknown } }> }
+  const doc = await res.body.json() as { data?: Array<{ id?: unknown, native_url?: unknown, capacity?: { max_num_seqs?: unknown, kv_cache_tokens?: unknown } }> }
   const data = Array.isArray(doc?.data) ? doc.data : []
   const ids = data.map(m => m?.id).filter((id): id is string => typeof id === 'string' && id !== '')
   if (ids.length === 0) throw new Error('GET /v1/models listed no model')
   const cap = data.find(m => m?.capacity !== undefined && m.capacity !== null)?.capacity
   const window = cap === undefined ? null : { requests: positive(cap.max_num_seqs), tokens: positive(cap.kv_cache_tokens) }
-  return { models: ids, window }
+  const native = data.find(m => typeof m?.native_url === 'string' && /^swy:\/\/[^/]+:\d+$/.test(m.native_url))?.native_url as string | undefined
+  return { models: ids, window, nativeUrl: native ?? null }
 }
 
 /** The model ids a worker serves, from its GET /v1/models. Throws with a reason on failure. */

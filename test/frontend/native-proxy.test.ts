@@ -137,3 +137,69 @@ test('a native-only worker (MODEL=swy://host:port) is probed by TCP and served; 
     await fleet.close()
   }
 })
+
+test('transport: native finds the worker\'s native address in GET /v1/models; transport: http stays on HTTP; a worker without one stays pending', async () => {
+  const fleet = await startMockFleet({ numWorkers: 1, port: 0, nativePort: 0, speedupRatio: 0, model: 'mock-llm' })
+  const plain = await startMockFleet({ numWorkers: 1, port: 0, speedupRatio: 0, model: 'mock-llm' })
+  const other = await startMockFleet({ numWorkers: 1, port: 0, nativePort: 0, speedupRatio: 0, model: 'mock-llm' })
+  const { writeFileSync, mkdtempSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const file = join(mkdtempSync(join(tmpdir(), 'swy-transport-')), 'switchyard.yaml')
+  writeFileSync(file, [
+    'workers:',
+    `  - { id: native, url: "${fleet.workers[0]!.url}", transport: native }`,
+    `  - { id: http, url: "${other.workers[0]!.url}", transport: http }`,
+    `  - { id: none, url: "${plain.workers[0]!.url}", transport: native }`
+  ].join('\n') + '\n')
+  const gw = await startGateway(['--config', file, '--policy', 'round_robin'])
+  try {
+    const byId = (id: string) => gw.ctx.registry.get(id)!
+    assert.equal(byId('native').nativeUrl, fleet.workers[0]!.nativeUrl, 'discovered from the model card')
+    assert.equal(byId('http').nativeUrl, null)
+    assert.notEqual(byId('none').state, 'healthy', 'a native worker without a native address is not routable')
+    assert.match(byId('none').lastError ?? '', /advertises no native_url/)
+    const before = fleet.workers[0]!.native!.stats().streamsAccepted
+    for (let i = 0; i < 4; i++) {
+      const res = await request(gw.url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-llm', prompt: 'hi', max_tokens: 2 }) })
+      assert.equal(res.statusCode, 200, await res.body.text())
+    }
+    assert.equal(fleet.workers[0]!.native!.stats().streamsAccepted - before, 2, 'half the requests (the native entry\'s) went over the native transport')
+    assert.equal(other.workers[0]!.native!.stats().streamsAccepted, 0, 'transport: http ignores the advertised native address')
+    const bad = join(mkdtempSync(join(tmpdir(), 'swy-transport-')), 'bad.yaml')
+    writeFileSync(bad, `workers:\n  - { url: "http://127.0.0.1:9", transport: carrier-pigeon }\n  - { url: "http://127.0.0.1:9", native_url: "swy://127.0.0.1:9", transport: http }\n`)
+    await assert.rejects(startGateway(['--config', bad]), (e: Error) => /transport must be 'http' or 'native'/.test(e.message) && /contradicts the swy:\/\/ address/.test(e.message))
+  } finally {
+    await gw.close()
+    await fleet.close()
+    await plain.close()
+    await other.close()
+  }
+})
+
+test('a streaming client that stops reading is cut past --max-client-backlog and the engine frees its sequence', async () => {
+  const fleet = await startMockFleet({ numWorkers: 1, port: 0, nativePort: 0, speedupRatio: 0, model: 'mock-llm' })
+  const gw = await gatewayFor(fleet, ['--max-client-backlog', '16kb'])
+  const { connect } = await import('node:net')
+  try {
+    const body = JSON.stringify({ model: 'mock-llm', prompt: 'hi', max_tokens: 1_000_000, ignore_eos: true, stream: true })
+    const port = new URL(gw.url).port
+    const sock = connect(Number(port), '127.0.0.1')
+    const closed = new Promise<void>(resolve => sock.once('close', () => resolve()))
+    sock.on('error', () => {})
+    sock.write(`POST /v1/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+    sock.pause() // never read: the kernel buffers fill, then the gateway's
+    const engine = fleet.workers[0]!.engine
+    const deadline = Date.now() + 20_000
+    while (engine.scheduler.running.length === 0 && Date.now() < deadline) await sleep(5)
+    while (engine.scheduler.running.length > 0 && Date.now() < deadline) await sleep(20)
+    assert.equal(engine.scheduler.running.length, 0, 'the engine stopped generating for the stalled client')
+    sock.resume()
+    await closed
+    const w = gw.ctx.registry.snapshot.workers[0]!
+    assert.equal(w.inflightRequests, 0, 'the request released its load')
+  } finally {
+    await gw.close()
+    await fleet.close()
+  }
+})
