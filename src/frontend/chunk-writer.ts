@@ -11,6 +11,16 @@
  * socket (a pipelined response waiting its turn has none). `res.end()` then writes the last chunk
  * and the terminator after ours, in order, through the same socket.
  *
+ * Token deltas take a byte path (`writeJsonString`): the worker's UTF-8 text is JSON-escaped byte
+ * by byte between a prefix and a suffix prebuilt per request, straight into one Buffer with the
+ * chunk framing: no UTF-8 decode of the delta, no string concatenation, no UTF-8 re-encode at the
+ * socket. Bytes from 0x80 up pass as they are (a JSON string may hold raw UTF-8).
+ *
+ * Several chunks for one client in the same tick (a busy engine's pass carries more than one
+ * token per stream) go out as one writev: the first write of a tick corks the socket and one
+ * process-wide nextTick uncorks every socket corked in that tick (ServerResponse pays a nextTick
+ * per response for the same effect).
+ *
  * Slow consumers: an engine cannot pause one sequence of its batch, so tokens a client does not
  * read pile up in the gateway. Past `limit` bytes queued on the socket the stream is cut
  * (`write` returns false) — NATS's slow-consumer rule, instead of unbounded memory.
@@ -20,6 +30,53 @@ import type { Socket } from 'node:net'
 
 /** OutgoingMessage's own fields (undocumented, stable since Node 0.x): `headersSent` is true once writeHead stored them, `_headerSent` once they went out. */
 interface ChunkedResponse { chunkedEncoding?: boolean, _headerSent?: boolean }
+
+/** Extra output bytes a byte needs inside a JSON string: 1 for \" \\ \n..., 5 for \u00XX. */
+const ESCAPE_EXTRA = new Uint8Array(256)
+/** The letter after the backslash of the short escapes. */
+const SHORT_ESCAPE = new Uint8Array(256)
+for (let b = 0; b < 0x20; b++) ESCAPE_EXTRA[b] = 5
+for (const [b, c] of [[8, 'b'], [9, 't'], [10, 'n'], [12, 'f'], [13, 'r'], [0x22, '"'], [0x5c, '\\']] as const) {
+  ESCAPE_EXTRA[b] = 1
+  SHORT_ESCAPE[b] = c.charCodeAt(0)
+}
+const HEX_DIGITS = Buffer.from('0123456789abcdef')
+
+/** Copies src[start, end) into dst at `p` as JSON string content; returns the end position. */
+function escapeInto (src: Buffer, start: number, end: number, dst: Buffer, p: number): number {
+  for (let i = start; i < end; i++) {
+    const b = src[i]!
+    const x = ESCAPE_EXTRA[b]!
+    if (x === 0) dst[p++] = b
+    else {
+      dst[p++] = 0x5c
+      if (x === 1) dst[p++] = SHORT_ESCAPE[b]!
+      else {
+        dst[p++] = 0x75 // u00XX
+        dst[p++] = 0x30
+        dst[p++] = 0x30
+        dst[p++] = HEX_DIGITS[b >> 4]!
+        dst[p++] = HEX_DIGITS[b & 15]!
+      }
+    }
+  }
+  return p
+}
+
+/** Sockets corked during this tick, uncorked together at its end. */
+let corked: Socket[] = []
+function uncorkAll (): void {
+  const list = corked
+  corked = []
+  for (let i = 0; i < list.length; i++) list[i]!.uncork()
+}
+
+function corkForTick (socket: Socket): void {
+  if (socket.writableCorked !== 0) return
+  socket.cork()
+  if (corked.length === 0) process.nextTick(uncorkAll)
+  corked.push(socket)
+}
 
 export class ChunkWriter {
   private readonly socket: Socket | null
@@ -44,7 +101,43 @@ export class ChunkWriter {
       this.res.write(data)
       return this.res.writableLength <= this.limit
     }
+    corkForTick(socket)
     socket.write(Buffer.byteLength(data).toString(16) + '\r\n' + data + '\r\n')
+    return socket.writableLength <= this.limit
+  }
+
+  /** Writes `prefix` + src[start, end) JSON-escaped + `suffix` as one chunk; false as `write`. */
+  writeJsonString (prefix: Buffer, src: Buffer, start: number, end: number, suffix: Buffer): boolean {
+    let extra = 0
+    for (let i = start; i < end; i++) extra += ESCAPE_EXTRA[src[i]!]!
+    const size = prefix.length + (end - start) + extra + suffix.length
+    const socket = this.socket
+    let digits = 0
+    if (socket !== null) for (let v = size; v > 0; v >>>= 4) digits++
+    const buf = Buffer.allocUnsafe(socket === null ? size : digits + size + 4)
+    let p = 0
+    if (socket !== null) {
+      for (let k = digits - 1, v = size; k >= 0; k--, v >>>= 4) buf[k] = HEX_DIGITS[v & 15]!
+      p = digits
+      buf[p++] = 13
+      buf[p++] = 10
+    }
+    buf.set(prefix, p)
+    p += prefix.length
+    if (extra === 0 && end - start > 32) {
+      src.copy(buf, p, start, end)
+      p += end - start
+    } else p = escapeInto(src, start, end, buf, p)
+    buf.set(suffix, p)
+    p += suffix.length
+    if (socket === null) {
+      this.res.write(buf)
+      return this.res.writableLength <= this.limit
+    }
+    buf[p++] = 13
+    buf[p] = 10
+    corkForTick(socket)
+    socket.write(buf)
     return socket.writableLength <= this.limit
   }
 }

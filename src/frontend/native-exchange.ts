@@ -84,6 +84,8 @@ export class NativeExchange implements NativeStreamHandler {
   private readonly backlogLimit: number
   /** The client fell more than the backlog limit behind: cut, and the upstream stream cancelled. */
   cutSlow = false
+  /** Streaming: deltas are written from the frame's bytes (NativeStreamHandler.rawText). */
+  readonly rawText: boolean
 
   constructor (res: ServerResponse, requestId: string, started: number, parsed: ParsedRequest, model: string, mm: ModelMetrics, admission: Admission, policy: Policy, worker: Worker, route: RouteRequest, backlogLimit: number) {
     this.res = res
@@ -101,6 +103,7 @@ export class NativeExchange implements NativeStreamHandler {
     const id = (kind === 'chat' ? 'chatcmpl-' : 'cmpl-') + requestId
     const so = parsed.body.stream_options as { include_usage?: boolean } | undefined | null
     this.sse = parsed.stream ? new OpenAISseWriter(kind, id, created, model, so?.include_usage === true) : null
+    this.rawText = parsed.stream
     this.body = parsed.stream ? null : new OpenAIBodyWriter(kind, id, created, model)
   }
 
@@ -134,8 +137,15 @@ export class NativeExchange implements NativeStreamHandler {
       this.mm.itl.observe((now - this.last) / 1000)
     }
     this.last = now
-    if (this.sse !== null) {
-      const chunk = this.sse.item(item)
+    const sse = this.sse
+    if (sse !== null) {
+      if (item.finishReason === null) {
+        const start = item.rawStart!
+        const end = item.rawEnd!
+        if (end > start && !this.out!.writeJsonString(sse.deltaPrefix, item.raw!, start, end, sse.deltaSuffix)) this.cut()
+        return
+      }
+      const chunk = sse.item(item)
       if (chunk.length > 0 && !this.out!.write(chunk)) this.cut()
     } else this.body!.item(item)
   }

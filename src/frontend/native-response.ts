@@ -16,6 +16,8 @@ export type OpenAIKind = 'chat' | 'completion'
 const DONE = 'data: [DONE]\n\n'
 const CHAT_DELTA_SUFFIX = '},"logprobs":null,"finish_reason":null}]}\n\n'
 const TEXT_DELTA_SUFFIX = ',"logprobs":null,"finish_reason":null}]}\n\n'
+const CHAT_DELTA_SUFFIX_BYTES = Buffer.from('"' + CHAT_DELTA_SUFFIX)
+const TEXT_DELTA_SUFFIX_BYTES = Buffer.from('"' + TEXT_DELTA_SUFFIX)
 
 /**
  * Formats one streamed answer. Call head() once, item() per item, done() after the stream's end;
@@ -33,12 +35,17 @@ export class OpenAISseWriter {
   private readonly prefix: string
   /** `data: {"id":...,"model":...,` for the usage chunk. */
   private readonly head0: string
+  /** A delta chunk's bytes around the JSON string's content (quotes included), for ChunkWriter.writeJsonString. */
+  readonly deltaPrefix: Buffer
+  readonly deltaSuffix: Buffer
 
   constructor (kind: OpenAIKind, id: string, created: number, model: string, includeUsage: boolean) {
     this.kind = kind
     this.includeUsage = includeUsage
     this.head0 = `data: {"id":${JSON.stringify(id)},"object":"${kind === 'chat' ? 'chat.completion.chunk' : 'text_completion'}","created":${created},"model":${JSON.stringify(model)},`
     this.prefix = this.head0 + (kind === 'chat' ? '"choices":[{"index":0,"delta":{' : '"choices":[{"index":0,"text":')
+    this.deltaPrefix = Buffer.from(this.prefix + (kind === 'chat' ? '"content":"' : '"'))
+    this.deltaSuffix = kind === 'chat' ? CHAT_DELTA_SUFFIX_BYTES : TEXT_DELTA_SUFFIX_BYTES
   }
 
   /** The opening chunk: vLLM starts a chat stream with the assistant role; completions have none. */

@@ -79,6 +79,8 @@ export interface NativeStreamHandler {
   onAccept?: () => void
   /** `item` is reused for the next item of the connection: copy what you keep. */
   onItem: (item: ResponseItem) => void
+  /** Deltas arrive as bytes only (`item.raw`, `text` null); the last item still has its text. */
+  readonly rawText?: boolean
   onEnd: () => void
   onError: (err: NativeStreamError) => void
 }
@@ -149,7 +151,7 @@ class NativeConnection implements FrameSink {
     this.lastReadAt = performance.now()
     this.pingSentAt = 0
     this.peerMaxFrame = DEFAULT_MAX_FRAME_BYTES
-    this.item = { text: null, tokenIds: null, finishReason: null, usage: null }
+    this.item = { text: null, tokenIds: null, finishReason: null, usage: null, raw: null, rawStart: 0, rawEnd: 0 }
     this.reader = new FrameReader(this, o.maxFrameBytes)
     this.socket = connect({ host: upstream.host, port: upstream.port, noDelay: true })
     this.writer = new FrameWriter(this.socket)
@@ -189,7 +191,7 @@ class NativeConnection implements FrameSink {
         const s = this.streams.get(id)
         if (s === undefined) { this.upstream.counters.framesIgnored++; return }
         const item = this.item
-        decodeItem(body, item)
+        decodeItem(body, item, s.handler.rawText === true)
         s.state = StreamState.STREAMING
         s.items++
         s.deadlineAt = this.lastReadAt + this.upstream.options.idleTimeoutMs

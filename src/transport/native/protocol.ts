@@ -325,15 +325,26 @@ function writeStr (buf: Buffer, p: number, s: string): number {
  * Decodes an ITEM body into `out` (reused by the caller). Accepts any msgpack encoding of the
  * 4-element array (a worker written in another language need not match our byte choices).
  */
-export function decodeItem (body: Buffer, out: ResponseItem): void {
+export function decodeItem (body: Buffer, out: ResponseItem, rawText = false): void {
   const c = cursor
   c.buf = body
   c.pos = 0
   const n = readArrayHeader(c)
   if (n < 4) throw new NativeProtocolError(`corrupt native item: array of ${n} elements, expected 4`)
-  out.text = readStrOrNil(c)
+  const len = readStrLength(c)
+  out.raw = body
+  out.rawStart = c.pos
+  out.rawEnd = len < 0 ? c.pos : c.pos + len
+  if (len < 0) out.text = null
+  else {
+    need(c, len)
+    out.text = rawText ? null : body.toString('utf8', c.pos, c.pos + len)
+    c.pos += len
+  }
   out.tokenIds = readTokensOrNil(c)
   out.finishReason = readStrOrNil(c) as NativeFinishReason | null
+  // The last item is rare: give it its text decoded whatever the handler asked.
+  if (rawText && out.finishReason !== null && len > 0) out.text = body.toString('utf8', out.rawStart, out.rawEnd)
   if (body[c.pos] === 0xc0) {
     c.pos++
     out.usage = null
@@ -363,13 +374,20 @@ function readArrayHeader (c: Cursor): number {
   throw new NativeProtocolError(`corrupt native item: expected an array, got byte 0x${b.toString(16)}`)
 }
 
-function readStrOrNil (c: Cursor): string | null {
+/** A string header: its byte length (the cursor then at its first byte), or −1 for nil. */
+function readStrLength (c: Cursor): number {
   need(c, 1)
   const b = c.buf[c.pos++]!
+  if (b === 0xc0) return -1
+  if ((b & 0xe0) === 0xa0) return b & 0x1f
   let len: number
-  if (b === 0xc0) return null
-  if ((b & 0xe0) === 0xa0) len = b & 0x1f
-  else if (b === 0xd9) { need(c, 1); len = c.buf[c.pos++]! } else if (b === 0xda) { need(c, 2); len = c.buf.readUInt16BE(c.pos); c.pos += 2 } else if (b === 0xdb) { need(c, 4); len = c.buf.readUInt32BE(c.pos); c.pos += 4 } else throw new NativeProtocolError(`corrupt native item: expected a string, got byte 0x${b.toString(16)}`)
+  if (b === 0xd9) { need(c, 1); len = c.buf[c.pos++]! } else if (b === 0xda) { need(c, 2); len = c.buf.readUInt16BE(c.pos); c.pos += 2 } else if (b === 0xdb) { need(c, 4); len = c.buf.readUInt32BE(c.pos); c.pos += 4 } else throw new NativeProtocolError(`corrupt native item: expected a string, got byte 0x${b.toString(16)}`)
+  return len
+}
+
+function readStrOrNil (c: Cursor): string | null {
+  const len = readStrLength(c)
+  if (len < 0) return null
   need(c, len)
   const s = c.buf.toString('utf8', c.pos, c.pos + len)
   c.pos += len

@@ -70,4 +70,12 @@ export interface ResponseItem {
   finishReason: NativeFinishReason | null
   /** Set on the last item. */
   usage: NativeUsage | null
+  /**
+   * The text's UTF-8 bytes inside the received frame, `raw[rawStart, rawEnd)`: set by the gateway
+   * side's decoder, valid only during the onItem call. A handler that declares `rawText` gets
+   * `text` null for deltas and only these (writers that emit bytes skip a UTF-8 decode per item).
+   */
+  raw?: Buffer | null
+  rawStart?: number
+  rawEnd?: number
 }
