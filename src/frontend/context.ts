@@ -1,3 +1,4 @@
+import type { AccessLog } from './access-log.js'
 import type { Logger } from 'pino'
 import type { Admission } from '../admission/admission.js'
 import type { PriorityThresholds } from '../admission/priority.js'
@@ -26,6 +27,8 @@ export interface GatewayContext {
   /** Router overhead: seconds spent tokenizing one request's prompt. */
   readonly observeTokenize: (model: string, seconds: number) => void
   readonly log: Logger
+  /** One line per request (access-log.ts). */
+  readonly accessLog: AccessLog
   readonly transport: HttpTransportOptions
   /** Options of every native-transport worker's client. */
   readonly native: NativeUpstreamOptions

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { destination, pino, type Logger } from 'pino'
+import { accessLogFor } from './access-log.js'
 import { parseQueueWeights, type ServeConfig } from '../config/serve.js'
 import { Admission } from '../admission/admission.js'
 import { AdmissionMetrics } from '../admission/metrics.js'
@@ -125,6 +126,7 @@ export class Gateway implements AsyncDisposable {
       priority: { highBelow: config.priority_high_below, lowAbove: config.priority_low_above },
       observeTokenize: routerMetrics.tokenize,
       log,
+      accessLog: accessLogFor(log, opts.logger === undefined),
       transport: {
         connectTimeout: config.connect_timeout,
         firstByteTimeout: config.first_byte_timeout,

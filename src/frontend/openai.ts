@@ -93,7 +93,7 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
     if (inflight !== null) inflight.dec()
     const ms = performance.now() - started
     ctx.metrics.countRequest(model, endpoint, status, ms / 1000)
-    ctx.log.info({ rid: requestId, model, worker, status, ms: Math.round(ms * 10) / 10, ttft_ms: ttftMs === null ? null : Math.round(ttftMs * 10) / 10, attempts }, 'request')
+    ctx.accessLog({ rid: requestId, model, worker, status, ms, ttftMs, attempts })
     if (ctx.active.size === 0 && ctx.onIdle !== null) ctx.onIdle()
   }
 }
