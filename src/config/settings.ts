@@ -38,6 +38,7 @@ export const SERVE_SETTINGS = {
   connect_timeout: { kind: 'duration', default: 5_000, min: 1, max: DAY_MS, doc: 'deadline to open a connection to a worker' },
   first_byte_timeout: { kind: 'duration', default: 300_000, min: 1, max: DAY_MS, doc: 'deadline for a worker\'s response headers (non-streaming requests wait for the whole completion)' },
   idle_timeout: { kind: 'duration', default: 60_000, min: 1, max: DAY_MS, doc: 'deadline between two chunks of a worker\'s response body' },
+  request_timeout: { kind: 'duration', default: 0, min: 0, max: DAY_MS, doc: 'a request\'s whole budget from its arrival (0: none; first_byte_timeout and idle_timeout still apply). Past it: 504 before the first byte, an SSE error event after. Over the native transport the budget rides in the request and the worker stops generating when it passes; over HTTP the upstream request is aborted' },
   retry_attempts: { kind: 'int', default: 3, min: 1, max: 20, doc: 'attempts per request (first try included) when a worker fails before the first byte' },
   retry_backoff: { kind: 'duration', default: 25, min: 0, max: 60_000, doc: 'base of the exponential backoff between attempts (full jitter)' },
   retry_backoff_max: { kind: 'duration', default: 1_000, min: 0, max: 600_000, doc: 'cap of the backoff between attempts' },

@@ -122,12 +122,14 @@ export class NativeExchange implements NativeStreamHandler {
   onItem (item: ResponseItem): void {
     const now = performance.now()
     const res = this.res
-    if (!this.sentHead) {
-      this.sentHead = true
+    if (this.ttftMs === null) {
       this.ttftMs = now - this.started
       this.mm.ttft.observe(this.ttftMs / 1000)
       this.admission.firstToken(this.worker, this.route, this.policy)
       if (this.sse !== null) {
+        // A non-streaming answer is buffered until its end: nothing is sent, and a failure
+        // before then can still answer with a proper error status.
+        this.sentHead = true
         if (!this.keptAlive) res.writeHead(200, { ...SSE_HEAD, 'x-request-id': this.requestId })
         this.out = new ChunkWriter(res, this.backlogLimit)
         const head = this.sse.head()

@@ -8,7 +8,7 @@ import type { Policy, RouteRequest } from '../routing/policy.js'
 import { builtinTokenizer } from '../tokenize/index.js'
 import { SwitchyardError } from '../shared/errors.js'
 import type { Dispatcher } from 'undici'
-import { classifyUpstreamError, httpUpstreamFor, type HttpUpstream } from '../transport/http.js'
+import { classifyUpstreamError, httpUpstreamFor, REQUEST_DEADLINE_CODE, type HttpUpstream } from '../transport/http.js'
 import type { NativeStreamError } from '../transport/native/index.js'
 import { nativeUpstreamFor } from '../transport/worker-native.js'
 import { NativeExchange, nativeRequestOf } from './native-exchange.js'
@@ -56,6 +56,11 @@ function upstreamTimeout (worker: Worker, cause: unknown): SwitchyardError {
   return new SwitchyardError('SWY_ERR_UPSTREAM_TIMEOUT', `worker ${worker.id} exceeded the ${what} deadline`, { status: 504, type: 'timeout_error', apiCode: 'upstream_timeout', cause })
 }
 
+/** What is left of a request's budget, at least 1 ms (an attempt that starts late fails at once, as a timeout). */
+function budgetLeft (budgetMs: number, started: number): number {
+  return Math.max(1, Math.round(budgetMs - (performance.now() - started)))
+}
+
 function backoff (ctx: GatewayContext, attempt: number): Promise<void> {
   const cap = Math.min(ctx.config.retry_backoff_max, ctx.config.retry_backoff * 2 ** (attempt - 1))
   const ms = Math.random() * cap
@@ -98,6 +103,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   ttftMs: number | null = null
   last = 0
   done = false
+  private deadline: NodeJS.Timeout | null = null
   /** Set when the client went away; the attempt is abandoned. */
   clientGone = false
   retryStatus = 0
@@ -125,9 +131,15 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.onDrain = () => { this.controller?.resume() }
   }
 
-  run (up: HttpUpstream, path: string, headers: string[], body: Buffer | string): Promise<Error | null> {
+  /** `budgetMs` > 0: what is left of the request's request_timeout; the attempt is aborted when it runs out. */
+  run (up: HttpUpstream, path: string, headers: string[], body: Buffer | string, budgetMs = 0): Promise<Error | null> {
     return new Promise(resolve => {
       this.settle = resolve
+      if (budgetMs > 0) {
+        this.deadline = setTimeout(() => {
+          this.abort(Object.assign(new Error(`the request's budget (request_timeout) ran out after ${Math.round(performance.now() - this.started)} ms`), { code: REQUEST_DEADLINE_CODE }))
+        }, budgetMs)
+      }
       up.dispatch(path, headers, body, this)
     })
   }
@@ -196,6 +208,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private finish (err: Error | null): void {
     if (this.done) return
     this.done = true
+    if (this.deadline !== null) clearTimeout(this.deadline)
     this.res.off('drain', this.onDrain)
     const settle = this.settle
     this.settle = null
@@ -277,7 +290,9 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
         abort.exchange = nx
         let nerr: NativeStreamError | null
         try {
-          nerr = await nx.run(up, nativeRequestOf(parsed, model, route.tokens, requestId))
+          const nreq = nativeRequestOf(parsed, model, route.tokens, requestId)
+          if (cfg.request_timeout > 0) nreq.deadlineMs = budgetLeft(cfg.request_timeout, started)
+          nerr = await nx.run(up, nreq)
         } finally {
           admission.release(worker, route, policy)
         }
@@ -303,7 +318,7 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
         const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, failures + 1 < cfg.retry_attempts, requeues < cfg.max_requeues, admission, policy!, worker, route)
         abort.exchange = ex
         try {
-          err = await ex.run(up, path, headers, rawBody)
+          err = await ex.run(up, path, headers, rawBody, cfg.request_timeout > 0 ? budgetLeft(cfg.request_timeout, started) : 0)
         } finally {
           admission.release(worker, route, policy)
         }

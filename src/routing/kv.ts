@@ -132,6 +132,8 @@ export class KvPolicy implements Policy {
   /** 'predicted': prefill tokens still queued (decayed estimate) and when it was last updated. */
   private backlog = new Float64Array(64)
   private backlogAt = new Float64Array(64)
+  /** The worker's remote prefill (replica sync) when last looked at: growth joins the backlog. */
+  private remoteSeen = new Float64Array(64)
   /** Model ms of one full-budget prefill pass: the drain rate is maxBatchedTokens per that (× timeScale). */
   private readonly fullPassMs: number
   private readonly predictions = new WeakMap<RouteRequest, Prediction>()
@@ -164,6 +166,7 @@ export class KvPolicy implements Policy {
       this.decode = grow(this.decode, n)
       this.backlog = grow(this.backlog, n)
       this.backlogAt = grow(this.backlogAt, n)
+      this.remoteSeen = grow(this.remoteSeen, n)
     }
   }
 
@@ -267,12 +270,11 @@ export class KvPolicy implements Policy {
    * `slot`: the queued prefill tokens and its own go through chunked passes together (requests
    * share a pass, so the fixed cost per pass is paid per budget, not per request), each pass also
    * paying the decode step of the requests running there (decode time grows with KV usage).
-   * Other gateways' requests (replica sync) count without decay: they leave at their first token,
-   * which bounds the over-estimate by one TTFT.
+   * Other gateways' requests (replica sync) join the same decayed backlog when they appear.
    */
   predictedCost (wk: Worker, newTokens: number, newBlocks: number, now: number): number {
     const slot = wk.slot
-    const tokens = this.backlogOf(slot, now) + wk.remotePrefillTokens + newTokens
+    const tokens = this.backlogOf(wk, now) + newTokens
     const passes = Math.ceil(tokens / this.opts.maxBatchedTokens)
     const cap = this.opts.kvCapacityBlocks
     const active = this.decode[slot]! + wk.remoteDecodeBlocks
@@ -285,10 +287,23 @@ export class KvPolicy implements Policy {
    * Prefill tokens queued on `slot` now: the last estimate drained at one full pass per pass time
    * (calibrated to measured TTFTs), never above the tokens still waiting for their first token.
    */
-  private backlogOf (slot: number, now: number): number {
+  private backlogOf (wk: Worker, now: number): number {
+    const slot = wk.slot
+    const remote = wk.remotePrefillTokens
+    if (remote > this.remoteSeen[slot]!) {
+      // Another gateway queued prefill here since we last looked: it drains like our own.
+      this.backlog[slot] = this.drained(slot, now, remote) + remote - this.remoteSeen[slot]!
+      this.backlogAt[slot] = now
+    }
+    this.remoteSeen[slot] = remote
+    return this.drained(slot, now, remote)
+  }
+
+  /** The backlog estimate drained up to `now`, never above the tokens still waiting for a first token. */
+  private drained (slot: number, now: number, remote: number): number {
     const drainedTokens = (now - this.backlogAt[slot]!) / (this.fullPassMs * this.stats.timeScale) * this.opts.maxBatchedTokens
     const left = this.backlog[slot]! - drainedTokens
-    const cap = this.prefill[slot]!
+    const cap = this.prefill[slot]! + remote
     return left <= 0 ? 0 : left < cap ? left : cap
   }
 
@@ -317,7 +332,7 @@ export class KvPolicy implements Policy {
     const s = worker.slot
     if (this.predicted) {
       const now = performance.now()
-      this.backlog[s] = this.backlogOf(s, now) + req.policyPrefill
+      this.backlog[s] = this.backlogOf(worker, now) + req.policyPrefill
       this.backlogAt[s] = now
     }
     this.prefill[s]! += req.policyPrefill

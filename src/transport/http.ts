@@ -56,7 +56,10 @@ export function httpUpstreamFor (worker: Worker, opts: HttpTransportOptions): Ht
   return up
 }
 
-const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+/** The code of the error an HTTP attempt is aborted with when the request's own budget (request_timeout) runs out. */
+export const REQUEST_DEADLINE_CODE = 'SWY_REQUEST_DEADLINE'
+
+const TIMEOUT_CODES: ReadonlySet<string> = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', REQUEST_DEADLINE_CODE])
 
 /** Network-level failure classes the proxy tells apart. */
 export function classifyUpstreamError (err: unknown): 'timeout' | 'aborted' | 'network' {

@@ -11,6 +11,12 @@
  * 0.76 µs per item end to end with callbacks, 1.29 µs with an async generator per stream — the
  * generator roughly triples the worker's share. `iterableEngine()` adapts such engines anyway.
  *
+ * Deadlines: a request's `deadlineMs` is enforced here too, not only by the gateway (which fails
+ * the stream on its side at the same instant): an expired stream is ended with a non-retryable
+ * SWY_ERR_NATIVE_TIMEOUT and cancelled in the engine, so a gateway that vanished or a lost cancel
+ * cannot keep a sequence generating past its budget. One sweep timer per server, armed only while
+ * streams with a deadline are open (10 ms to 250 ms resolution: a quarter of the shortest budget).
+ *
  * Backpressure: the runtime never stops reading a connection (a cancel must get through even when
  * the gateway is slow to read), so it cannot throttle an engine by itself. `stream.writable` is
  * false while the socket has more queued than its high-water mark; engines that can pause check it
@@ -148,12 +154,27 @@ export class WorkerStream {
     closeStream(conn, this)
   }
 
+  /** @internal The deadline passed: tell the gateway, then stop the engine as a cancel would. */
+  expired (): void {
+    const conn = this.conn
+    if (conn === null) return
+    conn.server.streamsExpired++
+    conn.writer.frame(FrameKind.ERROR, this.id, encodeError({ code: 'SWY_ERR_NATIVE_TIMEOUT', message: `the request's deadline (${this.request.deadlineMs ?? 0} ms) passed at the worker`, retryable: false, status: 504, apiCode: 'timeout' }))
+    this.stop()
+  }
+
   /** @internal The gateway cancelled or went away. */
   cancelled (): void {
     const conn = this.conn
     if (conn === null) return
-    closeStream(conn, this)
     conn.server.streamsCancelled++
+    this.stop()
+  }
+
+  private stop (): void {
+    const conn = this.conn
+    if (conn === null) return
+    closeStream(conn, this)
     this.controller?.abort()
     const cb = this.onCancel
     this.onCancel = null
@@ -178,6 +199,7 @@ function closeStream (conn: WorkerConnection, s: WorkerStream): void {
   s.conn = null
   conn.streams.delete(s.id)
   conn.server.openStreams--
+  if (s.deadlineAt > 0) conn.server.deadlineStreams--
   if (conn.goaway && conn.streams.size === 0) {
     conn.writer.flush()
     conn.socket.end()
@@ -281,6 +303,7 @@ function onRequest (conn: WorkerConnection, id: number, body: Buffer): void {
   conn.streams.set(id, s)
   server.openStreams++
   server.streamsAccepted++
+  if (s.deadlineAt > 0) server.armDeadlines(req.deadlineMs!)
   if (conn.goaway) {
     s.fail(refusedShuttingDown(), true)
     return
@@ -337,6 +360,8 @@ export interface NativeWorkerStats {
   openStreams: number
   streamsAccepted: number
   streamsCancelled: number
+  /** Streams ended by their deadline here. */
+  streamsExpired: number
   items: number
   protocolErrors: number
   framesIn: number
@@ -360,12 +385,17 @@ export class NativeWorkerServer {
   openStreams: number
   streamsAccepted: number
   streamsCancelled: number
+  streamsExpired: number
+  /** Open streams with a deadline (the sweep runs while there are any). */
+  deadlineStreams: number
   items: number
   protocolErrors: number
   framesIn: number
   framesOut: number
   bytesIn: number
   bytesOut: number
+  private sweepTimer: NodeJS.Timeout | null
+  private sweepEveryMs: number
   private closing: Promise<void> | null
   private closeWaiter: (() => void) | null
   private serverClosed: boolean
@@ -383,6 +413,10 @@ export class NativeWorkerServer {
     this.openStreams = 0
     this.streamsAccepted = 0
     this.streamsCancelled = 0
+    this.streamsExpired = 0
+    this.deadlineStreams = 0
+    this.sweepTimer = null
+    this.sweepEveryMs = 250
     this.items = 0
     this.protocolErrors = 0
     this.framesIn = 0
@@ -417,6 +451,7 @@ export class NativeWorkerServer {
       openStreams: this.openStreams,
       streamsAccepted: this.streamsAccepted,
       streamsCancelled: this.streamsCancelled,
+      streamsExpired: this.streamsExpired,
       items: this.items,
       protocolErrors: this.protocolErrors,
       framesIn,
@@ -452,6 +487,30 @@ export class NativeWorkerServer {
       }
     })
     await this.closing
+  }
+
+  /** @internal A stream with a deadline opened: make sure the sweep runs often enough for it. */
+  armDeadlines (budgetMs: number): void {
+    this.deadlineStreams++
+    const every = Math.max(10, Math.min(250, Math.floor(budgetMs / 4)))
+    if (this.sweepTimer !== null && every >= this.sweepEveryMs) return
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer)
+    this.sweepEveryMs = every
+    this.sweepTimer = setInterval(() => { this.sweep() }, every)
+    this.sweepTimer.unref()
+  }
+
+  private sweep (): void {
+    if (this.deadlineStreams <= 0) {
+      clearInterval(this.sweepTimer!)
+      this.sweepTimer = null
+      this.sweepEveryMs = 250
+      return
+    }
+    const now = performance.now()
+    for (const conn of this.connections) {
+      for (const s of conn.streams.values()) if (s.deadlineAt > 0 && now >= s.deadlineAt) s.expired()
+    }
   }
 
   /** Cuts every connection now (open streams are cancelled in the engine). */

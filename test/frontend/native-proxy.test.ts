@@ -203,3 +203,32 @@ test('a streaming client that stops reading is cut past --max-client-backlog and
     await fleet.close()
   }
 })
+
+test('--request-timeout bounds a request over both transports: 504 before the first byte, an SSE error event after, and the engine stops', async () => {
+  const fleet = await startMockFleet({ numWorkers: 1, port: 0, nativePort: 0, speedupRatio: 1, model: 'mock-llm' })
+  const native = await gatewayFor(fleet, ['--request-timeout', '400ms'])
+  const http = await gatewayFor(fleet, ['--request-timeout', '400ms'], () => null)
+  try {
+    for (const gw of [native, http]) {
+      const which = gw === native ? 'native' : 'http'
+      const t0 = performance.now()
+      const res = await request(gw.url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-llm', prompt: 'hi', max_tokens: 5000, ignore_eos: true, stream: true }) })
+      assert.equal(res.statusCode, 200)
+      const text = await res.body.text()
+      const took = performance.now() - t0
+      assert.ok(took >= 350 && took < 3000, `${which}: the stream ended after ${took.toFixed(0)} ms (budget 400 ms)`)
+      assert.match(text, /"error":\{"message":"[^"]*(budget|deadline)/, `${which}: the stream ends with an SSE error event naming the budget`)
+      const r2 = await request(gw.url + '/v1/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'mock-llm', prompt: 'hi', max_tokens: 5000, ignore_eos: true }) })
+      assert.equal(r2.statusCode, 504, `${which}: a non-streaming request past its budget is a 504`)
+      assert.equal(((await r2.body.json()) as { error: { type: string } }).error.type, 'timeout_error')
+    }
+    const engine = fleet.workers[0]!.engine
+    const deadline = Date.now() + 3000
+    while (engine.scheduler.running.length > 0 && Date.now() < deadline) await sleep(20)
+    assert.equal(engine.scheduler.running.length, 0, 'the engine stopped generating for the expired requests')
+  } finally {
+    await native.close()
+    await http.close()
+    await fleet.close()
+  }
+})

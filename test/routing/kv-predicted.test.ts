@@ -99,6 +99,22 @@ test('predicted kv: queued prefill decays with time, at a rate calibrated from m
   assert.ok(later <= idle + 10 * 1 + 1e-9, `drained after 40 ms: ${later} vs idle ${idle} (+ decode passes)`)
 })
 
+test('predicted kv: another gateway\'s prefill (replica sync) joins the backlog and decays like our own', async () => {
+  const { ws, policy } = setup(2, { ...LINEAR, maxBatchedTokens: 100, prefillFit: [0, 0.01, 0] })
+  const now = performance.now()
+  const idle = policy.predictedCost(ws[1]!, 100, 25, now)
+  ws[0]!.remotePrefillTokens = 1000
+  ws[0]!.remoteDecodeBlocks = 250
+  const busy = policy.predictedCost(ws[0]!, 100, 25, now)
+  assert.ok(busy > idle + 9, `remote queued work counts at first (${busy} vs ${idle})`)
+  await sleep(40)
+  const later = policy.predictedCost(ws[0]!, 100, 25, performance.now())
+  assert.ok(later < busy - 9, `it drains with time although the remote gateway has not reported a first token yet (${later} vs ${busy})`)
+  ws[0]!.remotePrefillTokens = 0
+  ws[0]!.remoteDecodeBlocks = 0
+  assert.ok(policy.predictedCost(ws[0]!, 100, 25, performance.now()) <= idle + 1e-9, 'nothing left once the remote requests end')
+})
+
 test('predicted kv calibrates its time scale from the first token (measured / predicted)', async () => {
   const { ws, policy } = setup(1)
   const r = req(prompt)

@@ -175,3 +175,30 @@ test('iterableEngine: async generator engines stream, and see the abort on cance
     await worker.close(0)
   }
 })
+
+test('the worker enforces a request\'s deadline itself: the stream ends with a timeout error and the engine is cancelled', { timeout: 10_000 }, async () => {
+  const engine = manualEngine()
+  const worker = await startNativeWorker(engine)
+  try {
+    // A raw gateway that never expires anything itself: only the worker can end this stream.
+    const c = await rawClient(worker.port)
+    c.w.frame(FrameKind.REQUEST, 1, encodeRequest({ model: 'm', endpoint: 'chat', deadlineMs: 120 }))
+    c.w.frame(FrameKind.REQUEST, 3, encodeRequest({ model: 'm', endpoint: 'chat' }))
+    const t0 = performance.now()
+    await waitFor(() => engine.cancelled.includes(1), 3000)
+    const took = performance.now() - t0
+    assert.ok(took >= 100 && took < 1000, `expired after ${took.toFixed(0)} ms (deadline 120 ms)`)
+    await waitFor(() => c.frames.some((f) => f.kind === FrameKind.ERROR && f.id === 1), 1000)
+    const body = decodeBody(c.frames.find((f) => f.kind === FrameKind.ERROR && f.id === 1)!.body, 'error')
+    assert.equal(body.code, 'SWY_ERR_NATIVE_TIMEOUT')
+    assert.equal(body.retryable, false)
+    assert.equal(body.status, 504)
+    assert.equal(engine.cancelled.includes(3), false, 'a stream without a deadline is left alone')
+    assert.equal(worker.stats().streamsExpired, 1)
+    assert.equal(worker.stats().openStreams, 1)
+    engine.streams.find((s) => s.id === 3)!.end()
+    c.socket.destroy()
+  } finally {
+    await worker.close(100)
+  }
+})

@@ -96,7 +96,9 @@ export class NativeStreamError extends SwitchyardError {
   constructor (reason: NativeFailureReason, message: string, received: boolean, cause?: unknown, worker?: WorkerErrorInfo) {
     const m = MAPPING[reason]
     const status = worker !== undefined && worker.status >= 400 ? worker.status : m.status
-    const type: OpenAIErrorType = worker !== undefined && status >= 400 && status < 500 ? 'invalid_request_error' : m.type
+    // The worker's status decides the class: its 4xx are the request's fault, its 504 a deadline
+    // it enforced (the same request_timeout the gateway enforces, whichever side saw it first).
+    const type: OpenAIErrorType = worker === undefined ? m.type : status >= 400 && status < 500 ? 'invalid_request_error' : status === 504 ? 'timeout_error' : m.type
     super(m.code, message, {
       status,
       type,
