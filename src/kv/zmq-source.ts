@@ -20,23 +20,11 @@ import { KvOptionError } from './errors.js'
 import { WorkerEventApplier } from './event-apply.js'
 import { KvBatchDecoder } from './event-decoder.js'
 import type { KvIndex } from './kv-index.js'
-import { checkFollowerOptions, ZmqKvFollower, type ZmqKvTarget } from './zmq-follower.js'
+import { checkFollowerOptions, ZmqKvFollower, type ZmqKvFollowerOptions, type ZmqKvTarget } from './zmq-follower.js'
 
-export interface ZmqKvEventSourceOptions {
+export interface ZmqKvEventSourceOptions extends Omit<ZmqKvFollowerOptions, 'counters'> {
   /** The worker these events describe (added to the index if new). */
   workerId: string
-  /** The engine's PUB endpoint, e.g. tcp://10.0.0.5:5557. */
-  endpoint: string
-  /** The engine's replay ROUTER endpoint; null or absent: lost batches stay lost. */
-  replayEndpoint?: string | null
-  /** Topic prefix to subscribe to; default "" (everything, vLLM's default topic). */
-  topic?: string
-  /** How long a replay may take before it is abandoned, ms. Default 2000. */
-  replayTimeoutMs?: number
-  /** ZMQ reconnect interval, ms. Default 100 (zeromq's). */
-  reconnectIntervalMs?: number
-  /** Batches ZMQ queues before dropping (dropped ones come back through replay). Default 10000. */
-  receiveHighWaterMark?: number
 }
 
 const KEYS = new Set(['workerId', 'endpoint', 'replayEndpoint', 'topic', 'replayTimeoutMs', 'reconnectIntervalMs', 'receiveHighWaterMark'])
