@@ -42,6 +42,8 @@ export class GatewayMetrics {
   readonly e2e: FastHistogram
   readonly retries: Counter<'model' | 'reason'>
   readonly workerErrors: Counter<'worker' | 'reason'>
+  /** Streaming clients cut for falling more than max_client_backlog behind (their streams cancelled at the engine). */
+  readonly slowClients: Counter<'model'>
   private readonly perModel = new Map<string, ModelMetrics>()
 
   constructor (workers: Registry) {
@@ -55,6 +57,7 @@ export class GatewayMetrics {
     registerFast(this.registry, this.requests, this.inflight, this.ttft, this.itl, this.e2e)
     this.retries = new Counter({ name: 'switchyard_retries_total', help: 'Attempts retried on another worker before the first byte', labelNames: ['model', 'reason'], registers })
     this.workerErrors = new Counter({ name: 'switchyard_worker_errors_total', help: 'Failed attempts per worker, by reason', labelNames: ['worker', 'reason'], registers })
+    this.slowClients = new Counter({ name: 'switchyard_slow_clients_cut_total', help: 'Streaming clients cut for falling more than max_client_backlog bytes behind; their streams were cancelled at the engine', labelNames: ['model'], registers })
     const perWorker = (kind: 'gauge' | 'counter', name: string, help: string, value: (w: Registry['snapshot']['workers'][number]) => number): void => {
       scraped(kind, { name, help, labelNames: ['worker'], registers }, (emit) => { for (const w of workers.snapshot.workers) emit({ worker: w.id }, value(w)) })
     }

@@ -297,6 +297,7 @@ export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, r
           admission.release(worker, route, policy)
         }
         if (nx.cutSlow) {
+          metrics.slowClients.inc({ model })
           ctx.log.warn({ rid: requestId, worker: worker.id }, `client fell more than ${cfg.max_client_backlog} bytes behind: cut, upstream cancelled`)
           abort.abort()
         }

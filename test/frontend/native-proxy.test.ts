@@ -198,6 +198,8 @@ test('a streaming client that stops reading is cut past --max-client-backlog and
     await closed
     const w = gw.ctx.registry.snapshot.workers[0]!
     assert.equal(w.inflightRequests, 0, 'the request released its load')
+    const metrics = await (await request(gw.url + '/metrics')).body.text()
+    assert.match(metrics, /switchyard_slow_clients_cut_total\{model="mock-llm"\} 1/)
   } finally {
     await gw.close()
     await fleet.close()
