@@ -13,8 +13,11 @@
  * tokens the client received, split into user and system time. Goals: native at least 1.5x lower
  * than HTTP, and at most nginx's, measured here in the same run in front of the same engines'
  * HTTP ports (one worker, no buffering: bench/lib/peers.ts) — the `streaming` scenario's nginx
- * fronts synthetic upstreams, whose per-token cost differs from the mock engines'.
+ * fronts synthetic upstreams, whose per-token cost differs from the mock engines'. A `Node write
+ * floor` row per cell (bench/lib/write-floor.ts): what a Node process pays per token just to write
+ * one prebuilt chunk per stream per pacing step, before reading or formatting anything.
  */
+import { spawnSync } from 'node:child_process'
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -27,6 +30,14 @@ import { freePort, start, waitForPort, type Proc } from './lib/proc.js'
 import { machine, median, table } from './lib/table.js'
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname
+const FLOOR = new URL('./lib/write-floor.js', import.meta.url).pathname
+
+/** Node's floor per token at this pacing and stream count (bench/lib/write-floor.ts): µs of user and system CPU per write. */
+function writeFloor (streams: number, pacingMs: number): { user: number, sys: number } {
+  const r = spawnSync(process.execPath, [FLOOR, String(streams), String(pacingMs), '6'], { encoding: 'utf8' })
+  if (r.status !== 0) throw new Error(`write-floor failed: ${r.stderr}`)
+  return JSON.parse(r.stdout) as { user: number, sys: number }
+}
 const DECODE_PASS_MS = 5.74
 const GOAL_RATIO = 1.5
 
@@ -126,6 +137,7 @@ export async function main (argv: string[]): Promise<void> {
   }
   const kinds: Kind[] = nginx === null ? ['http', 'native'] : ['http', 'native', 'nginx']
   const results: Cell[] = []
+  const floors = new Map<string, Array<{ user: number, sys: number }>>()
   const total = pacings.length * concs.length * kinds.length * rounds
   let n = 0
   for (let r = 0; r < rounds; r++) {
@@ -134,6 +146,9 @@ export async function main (argv: string[]): Promise<void> {
         // Alternate which transport goes first, so drift on a shared machine hits both alike.
         const order = r % 2 === 0 ? kinds : [...kinds].reverse()
         for (const t of order) results.push(await cell(t, p, c, engines, tokens, perSlot, `[${++n}/${total}]`, nginx))
+        process.stderr.write(`Node write floor, ${p} ms pacing, ${c} sockets...\n`)
+        const key = `${p}/${c}`
+        floors.set(key, [...(floors.get(key) ?? []), writeFloor(c, p)])
       }
     }
   }
@@ -148,19 +163,24 @@ export async function main (argv: string[]): Promise<void> {
         const m = (f: (x: Cell) => number): number => median(cs.map(f))
         rows.push([t === 'nginx' ? 'nginx (HTTP)' : t, p, c, m(x => x.cpuUsPerToken), m(x => x.userUsPerToken), m(x => x.sysUsPerToken), m(x => x.tokensPerS), m(x => x.ttftP50), m(x => x.ttftP99), m(x => x.itlP50), m(x => x.itlP99), String(cs.reduce((a, x) => a + x.failed, 0))])
       }
+      const fl = floors.get(`${p}/${c}`) ?? []
+      const flUser = median(fl.map(f => f.user))
+      const flSys = median(fl.map(f => f.sys))
+      rows.push(['Node write floor', p, c, flUser + flSys, flUser, flSys, '-', '-', '-', '-', '-', '-'])
       const native = median(of('native').map(x => x.cpuUsPerToken))
       const ratio = median(of('http').map(x => x.cpuUsPerToken)) / native
       ratios.push([p, c, ratio, ratio >= GOAL_RATIO ? 'PASS' : 'MISS'])
       if (nginx !== null) {
-        const r2 = native / median(of('nginx').map(x => x.cpuUsPerToken))
-        vsNginx.push([p, c, r2, r2 <= 1 ? 'PASS' : 'MISS'])
+        const ng = median(of('nginx').map(x => x.cpuUsPerToken))
+        const r2 = native / ng
+        vsNginx.push([p, c, r2, r2 <= 1 ? 'PASS' : 'MISS', (flUser + flSys) / ng])
       }
     }
   }
   const header = `transport — ${await machine()}\ncommand: npm run bench -- transport ${argv.join(' ')}\n${engines} mock engines in one mocker process (HTTP and native ports), one gateway process (least_load, log level warn) per cell over HTTP/SSE or the native transport, and nginx (1 worker, proxy_buffering off) in front of the engines' HTTP ports; completions, stream, ISL 64, OSL ${tokens} exact (ignore_eos), closed loop, ${perSlot} requests per concurrency slot after a warm-up of one; pacing from the engines' timing model (speed-up ${DECODE_PASS_MS} / pacing); gateway CPU = utime+stime over the run ÷ tokens received; medians of ${rounds} round(s)`
   const t = table(['transport', 'pacing ms', 'concurrency', 'proxy CPU µs/token', 'user', 'sys', 'output tok/s', 'TTFT p50 ms', 'TTFT p99 ms', 'ITL p50 ms', 'ITL p99 ms', 'errors'], rows)
   let g = table(['pacing ms', 'concurrency', 'HTTP ÷ native CPU per token', `goal ≥ ${GOAL_RATIO}x`], ratios)
-  if (vsNginx.length > 0) g += '\n' + table(['pacing ms', 'concurrency', 'native ÷ nginx CPU per token', 'goal ≤ 1x'], vsNginx)
+  if (vsNginx.length > 0) g += '\n' + table(['pacing ms', 'concurrency', 'native ÷ nginx CPU per token', 'goal ≤ 1x', 'Node write floor ÷ nginx'], vsNginx)
   console.log('\n' + header + '\n\n' + t + '\n' + g)
   if (!values['no-record']) recordFigures('transport', `## transport\n\n${header.replace('\n', '\n\n')}\n\n${t}\n${g}\n`)
 }

@@ -1,0 +1,55 @@
+/**
+ * The floor of a Node process's cost per streamed token: it only writes a prebuilt ~190-byte SSE
+ * chunk (HTTP/1.1 chunk framing included) to each of N loopback sockets every `ms` — what any Node
+ * proxy must do per token at that pacing, before reading or formatting anything. A sink child
+ * process reads. Prints `{"user":µs,"sys":µs}` per write on stdout.
+ *
+ * `node dist/bench/lib/write-floor.js <sockets> <ms> <seconds>`
+ */
+import { fork } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { connect, createServer, type Socket } from 'node:net'
+
+const TICKS_MS = 10 // /proc clock ticks are 10 ms
+
+function cpu (): [number, number] {
+  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')
+  return [Number(f[11]) * TICKS_MS, Number(f[12]) * TICKS_MS]
+}
+
+async function writer (n: number, ms: number, seconds: number): Promise<void> {
+  const sink = fork(new URL(import.meta.url).pathname, ['sink'])
+  const port = await new Promise<number>(resolve => sink.once('message', (p) => resolve(p as number)))
+  const socks = await Promise.all(Array.from({ length: n }, async () => await new Promise<Socket>((resolve) => {
+    const c = connect(port, '127.0.0.1', () => resolve(c))
+    c.setNoDelay(true)
+  })))
+  const payload = 'data: {"id":"cmpl-0123456789abcdef","object":"text_completion","created":1795449545,"model":"mock-llm","choices":[{"index":0,"text":" token","logprobs":null,"finish_reason":null}]}\n\n'
+  const framed = `${Buffer.byteLength(payload).toString(16)}\r\n${payload}\r\n`
+  let writes = 0
+  const t0 = cpu()
+  const start = Date.now()
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      for (const c of socks) {
+        // A fresh buffer per write, as a proxy has: the bytes differ per token.
+        const b = Buffer.allocUnsafe(framed.length)
+        b.write(framed, 0, 'latin1')
+        c.write(b)
+        writes++
+      }
+      if (Date.now() - start > seconds * 1000) { clearInterval(timer); resolve() }
+    }, ms)
+  })
+  const t1 = cpu()
+  process.stdout.write(JSON.stringify({ user: (t1[0] - t0[0]) * 1000 / writes, sys: (t1[1] - t0[1]) * 1000 / writes, writes }) + '\n')
+  for (const c of socks) c.destroy()
+  sink.kill()
+}
+
+if (process.argv[2] === 'sink') {
+  const s = createServer((c) => { c.on('data', () => {}) })
+  s.listen(0, '127.0.0.1', () => process.send!((s.address() as { port: number }).port))
+} else {
+  await writer(Number(process.argv[2] ?? 256), Number(process.argv[3] ?? 10), Number(process.argv[4] ?? 8))
+}
