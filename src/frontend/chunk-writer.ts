@@ -87,11 +87,13 @@ export class ChunkWriter {
   constructor (res: ServerResponse, limit: number) {
     this.res = res
     this.limit = limit
-    if ((res as unknown as ChunkedResponse)._headerSent !== true) res.flushHeaders()
     const socket = res.socket
     const direct = socket !== null && !socket.destroyed && (socket as unknown as { _httpMessage: unknown })._httpMessage === res &&
       (res as unknown as ChunkedResponse).chunkedEncoding === true
     this.socket = direct ? socket : null
+    // Corked first, the headers leave with the first chunk in one write, not a syscall of their own.
+    if (direct) corkForTick(socket)
+    if ((res as unknown as ChunkedResponse)._headerSent !== true) res.flushHeaders()
   }
 
   /** Writes one body chunk; false once the client has fallen more than `limit` bytes behind. */
