@@ -18,7 +18,7 @@
  * one prebuilt chunk per stream per pacing step, before reading or formatting anything.
  */
 import { spawnSync } from 'node:child_process'
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -26,7 +26,7 @@ import { runLoad } from '../src/bench/index.js'
 import { recordFigures } from './lib/docs.js'
 import { freePortRange, waitForWorkers } from './lib/fleet.js'
 import { alive, ensureCommand, startPeer } from './lib/peers.js'
-import { freePort, start, waitForPort, type Proc } from './lib/proc.js'
+import { cpuSplitMs, freePort, start, waitForPort, type Proc } from './lib/proc.js'
 import { machine, median, table } from './lib/table.js'
 
 const CLI = new URL('../src/cli/main.js', import.meta.url).pathname
@@ -43,19 +43,17 @@ const GOAL_RATIO = 1.5
 
 type Kind = 'http' | 'native' | 'nginx'
 
-/** utime and stime of a process, ms. */
+/** utime and stime of the processes, ms. */
 function cpuSplit (pids: number[]): { user: number, sys: number } {
   let user = 0
   let sys = 0
   for (const pid of pids) {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    user += Number(f[11]) * 1000 / TICKS
-    sys += Number(f[12]) * 1000 / TICKS
+    const c = cpuSplitMs(pid)
+    user += c.user
+    sys += c.sys
   }
   return { user, sys }
 }
-const TICKS = 100
 
 interface Cell { transport: Kind, pacingMs: number, concurrency: number, cpuUsPerToken: number, userUsPerToken: number, sysUsPerToken: number, tokensPerS: number, ttftP50: number, ttftP99: number, itlP50: number, itlP99: number, failed: number }
 

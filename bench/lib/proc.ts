@@ -4,12 +4,18 @@ import { connect } from 'node:net'
 
 const TICKS = 100 // USER_HZ on Linux
 
-/** CPU time (user + system) a process has used so far, in ms, from /proc. */
-export function cpuMs (pid: number): number {
+/** User and system CPU time a process (`self` or a pid) has used so far, in ms, from /proc. */
+export function cpuSplitMs (pid: number | 'self'): { user: number, sys: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   // fields[11] = utime, fields[12] = stime (0-based after the command name)
-  return (Number(fields[11]) + Number(fields[12])) * 1000 / TICKS
+  return { user: Number(fields[11]) * 1000 / TICKS, sys: Number(fields[12]) * 1000 / TICKS }
+}
+
+/** CPU time (user + system) a process has used so far, in ms, from /proc. */
+export function cpuMs (pid: number): number {
+  const c = cpuSplitMs(pid)
+  return c.user + c.sys
 }
 
 export interface Proc {

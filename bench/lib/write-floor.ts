@@ -7,15 +7,9 @@
  * `node dist/bench/lib/write-floor.js <sockets> <ms> <seconds>`
  */
 import { fork } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
 
-const TICKS_MS = 10 // /proc clock ticks are 10 ms
-
-function cpu (): [number, number] {
-  const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')
-  return [Number(f[11]) * TICKS_MS, Number(f[12]) * TICKS_MS]
-}
+import { cpuSplitMs } from './proc.js'
 
 async function writer (n: number, ms: number, seconds: number): Promise<void> {
   const sink = fork(new URL(import.meta.url).pathname, ['sink'])
@@ -27,7 +21,7 @@ async function writer (n: number, ms: number, seconds: number): Promise<void> {
   const payload = 'data: {"id":"cmpl-0123456789abcdef","object":"text_completion","created":1795449545,"model":"mock-llm","choices":[{"index":0,"text":" token","logprobs":null,"finish_reason":null}]}\n\n'
   const framed = `${Buffer.byteLength(payload).toString(16)}\r\n${payload}\r\n`
   let writes = 0
-  const t0 = cpu()
+  const t0 = cpuSplitMs('self')
   const start = Date.now()
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
@@ -41,8 +35,8 @@ async function writer (n: number, ms: number, seconds: number): Promise<void> {
       if (Date.now() - start > seconds * 1000) { clearInterval(timer); resolve() }
     }, ms)
   })
-  const t1 = cpu()
-  process.stdout.write(JSON.stringify({ user: (t1[0] - t0[0]) * 1000 / writes, sys: (t1[1] - t0[1]) * 1000 / writes, writes }) + '\n')
+  const t1 = cpuSplitMs('self')
+  process.stdout.write(JSON.stringify({ user: (t1.user - t0.user) * 1000 / writes, sys: (t1.sys - t0.sys) * 1000 / writes, writes }) + '\n')
   for (const c of socks) c.destroy()
   sink.kill()
 }

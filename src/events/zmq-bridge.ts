@@ -24,7 +24,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node'
 import {
-  KvBatchDecoder, KvOptionError, KvSourceCounters, pairToBigInt, ZmqKvFollower,
+  KvBatchDecoder, KvOptionError, KvSourceCounters, isIndexedTier, loraOf, pairToBigInt, ZmqKvFollower,
   type DecodedBlocks, type InProcessKvEvent, type KvEventSink
 } from '../kv/index.js'
 import { checkNamespace } from './envelope.js'
@@ -82,7 +82,7 @@ export class InProcessEventCollector implements KvEventSink {
   stored (ev: DecodedBlocks): void {
     const counters = this.counters
     counters.events++
-    if (!ev.gpu || ev.groupIdx !== 0) {
+    if (!isIndexedTier(ev)) {
       counters.ignoredEvents++
       return
     }
@@ -92,7 +92,7 @@ export class InProcessEventCollector implements KvEventSink {
       counters.malformedEvents++
       return
     }
-    const lora = ev.loraName ?? (ev.loraId === null ? null : `lora-id:${ev.loraId}`)
+    const lora = loraOf(ev)
     this.events.push({
       type: 'BlockStored',
       blockHashes: hashesOf(ev),
@@ -109,7 +109,7 @@ export class InProcessEventCollector implements KvEventSink {
   removed (ev: DecodedBlocks): void {
     const counters = this.counters
     counters.events++
-    if (!ev.gpu || ev.groupIdx !== 0) {
+    if (!isIndexedTier(ev)) {
       counters.ignoredEvents++
       return
     }

@@ -11,7 +11,7 @@
 import { BlockKeys } from './block-keys.js'
 import type { BlockKeyer } from './block-keys.js'
 import type { KvSourceCounters } from './counters.js'
-import type { DecodedBlocks, KvEventSink } from './event-decoder.js'
+import { isIndexedTier, loraOf, type DecodedBlocks, type KvEventSink } from './event-decoder.js'
 import type { KvIndex } from './kv-index.js'
 
 export class WorkerEventApplier implements KvEventSink {
@@ -33,7 +33,7 @@ export class WorkerEventApplier implements KvEventSink {
     const counters = this.counters
     counters.events++
     const bs = ev.blockSize > 0 ? ev.blockSize : this.keyer.blockSize
-    if (!ev.gpu || ev.groupIdx !== 0 || bs !== this.keyer.blockSize) {
+    if (!isIndexedTier(ev) || bs !== this.keyer.blockSize) {
       counters.ignoredEvents++
       return
     }
@@ -45,7 +45,7 @@ export class WorkerEventApplier implements KvEventSink {
     const keys = this.keys
     keys.ensure(n)
     this.keyer.keysOfWords(ev.tokens, 0, n, keys.data, 0)
-    const lora = ev.loraName ?? (ev.loraId === null ? null : `lora-id:${ev.loraId}`)
+    const lora = loraOf(ev)
     const root = lora === null ? this.index.baseRoot : this.index.rootFor(lora, true)
     this.index.storeBlocks(this.slot, ev.engine, keys.data, n, ev.hasParent ? ev.parent : null, root)
     counters.stores++
@@ -55,7 +55,7 @@ export class WorkerEventApplier implements KvEventSink {
   removed (ev: DecodedBlocks): void {
     const counters = this.counters
     counters.events++
-    if (!ev.gpu || ev.groupIdx !== 0) {
+    if (!isIndexedTier(ev)) {
       counters.ignoredEvents++
       return
     }

@@ -65,6 +65,20 @@ export class DecodedBlocks {
   }
 }
 
+/**
+ * The blocks the router indexes: the GPU tier of KV cache group 0. vLLM's CPU offload tier reports
+ * the same hashes (removing them there must not drop the GPU's), and hybrid models publish one
+ * stream per group for the same tokens.
+ */
+export function isIndexedTier (ev: DecodedBlocks): boolean {
+  return ev.gpu && ev.groupIdx === 0
+}
+
+/** The adapter a stored block belongs to: its LoRA name, else `lora-id:N`, else null (the base model). */
+export function loraOf (ev: DecodedBlocks): string | null {
+  return ev.loraName ?? (ev.loraId === null ? null : `lora-id:${ev.loraId}`)
+}
+
 /** Receives decoded events in batch order. `ev` is only valid during the call. */
 export interface KvEventSink {
   stored (ev: DecodedBlocks): void
