@@ -204,7 +204,8 @@ export class KvPolicy implements Policy {
         if (isExcluded(req, wk)) continue
         const overlap = this.overlapOf(wk, reqBlocks)
         const cost = this.cost(wk, overlap, isl, reqBlocks, t2)
-        if (wk.inflightRequests <= this.loadBound) {
+        // The ceiling holds after placement: this request must fit under it too.
+        if (wk.inflightRequests + 1 <= this.loadBound) {
           if (cost < bestCost) { best = wk; bestCost = cost; bestOverlap = overlap; ties = 1 } else if (cost === bestCost && randomIndex(++ties) === 0) { best = wk; bestOverlap = overlap }
         } else if (cost < overCost) { over = wk; overCost = cost; overOverlap = overlap; overTies = 1 } else if (cost === overCost && randomIndex(++overTies) === 0) { over = wk; overOverlap = overlap }
       }
@@ -316,7 +317,7 @@ export class KvPolicy implements Policy {
       cand.push({ w: wk, overlap, cost: this.cost(wk, overlap, isl, reqBlocks, now) })
     }
     if (cand.length === 0) return [null, 0, 0]
-    const under = cand.filter(c => c.w.inflightRequests <= this.loadBound)
+    const under = cand.filter(c => c.w.inflightRequests + 1 <= this.loadBound)
     const pool = under.length > 0 ? under : cand
     const min = Math.min(...pool.map(c => c.cost))
     const max = Math.max(...pool.map(c => c.cost))
