@@ -50,11 +50,12 @@ const MODES = {
 } as const
 type Mode = keyof typeof MODES
 
-const TARGETS = ['direct', 'nginx', 'bare', 'portkey', 'gateway', 'gateway-warn'] as const
+const TARGETS = ['direct', 'nginx', 'raw', 'bare', 'portkey', 'gateway', 'gateway-warn'] as const
 type TargetName = typeof TARGETS[number]
 const LABELS: Record<TargetName, string> = {
   direct: 'direct (upstream A only)',
   nginx: 'nginx',
+  raw: 'Node socket floor',
   bare: 'bare Node proxy',
   portkey: 'Portkey gateway',
   gateway: 'switchyard',

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { cpuMs, freePort, waitForPort, type Proc } from './proc.js'
 import { hasCommand } from './wrk.js'
 
-export type PeerKind = 'nginx' | 'bare' | 'gateway' | 'gateway-warn' | 'portkey'
+export type PeerKind = 'nginx' | 'bare' | 'raw' | 'gateway' | 'gateway-warn' | 'portkey'
 
 export interface Peer {
   kind: PeerKind
@@ -197,6 +197,8 @@ export async function startPeer (kind: PeerKind, s: PeerSetup): Promise<Peer> {
     proc = s.start(s.nginx, ['-p', s.dir, '-e', join(s.dir, 'error.log'), '-c', join(s.dir, 'nginx.conf')])
   } else if (kind === 'bare') {
     proc = s.start(process.execPath, [...nodeArgs, here('./bare-proxy.js'), String(port), ...s.upstreams])
+  } else if (kind === 'raw') {
+    proc = s.start(process.execPath, [...nodeArgs, here('./raw-proxy.js'), String(port), ...s.upstreams])
   } else if (kind === 'portkey') {
     const pk = findPortkey()
     if ('error' in pk) throw new Error(`portkey: ${pk.error}`)

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import { SwitchyardError } from '../shared/errors.js'
+import { Http1Request, type HttpReq } from './http1/server.js'
 
 export function bodyTooLarge (limit: number): SwitchyardError {
   return new SwitchyardError('SWY_ERR_BODY_TOO_LARGE', `the request body is larger than ${limit} bytes (see --max-body-size)`, { status: 413, type: 'invalid_request_error', apiCode: 'request_too_large' })
@@ -9,9 +10,15 @@ export function bodyTooLarge (limit: number): SwitchyardError {
  * Reads the whole body, failing with 413 as soon as it passes `limit` (a declared
  * content-length over the limit fails before reading anything).
  */
-export function readBody (req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody (req: HttpReq, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length']
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(bodyTooLarge(limit))
+  // The fast server read the body already (and left alone any it would refuse, caught above).
+  if (req instanceof Http1Request) return Promise.resolve(req.body)
+  return readStream(req as IncomingMessage, limit)
+}
+
+function readStream (req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0

@@ -25,8 +25,8 @@
  * read pile up in the gateway. Past `limit` bytes queued on the socket the stream is cut
  * (`write` returns false) — NATS's slow-consumer rule, instead of unbounded memory.
  */
-import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
+import { corkForTick, Http1Response, type HttpRes } from './http1/server.js'
 
 /** OutgoingMessage's own fields (undocumented, stable since Node 0.x): `headersSent` is true once writeHead stored them, `_headerSent` once they went out. */
 interface ChunkedResponse { chunkedEncoding?: boolean, _headerSent?: boolean }
@@ -63,30 +63,22 @@ function escapeInto (src: Buffer, start: number, end: number, dst: Buffer, p: nu
   return p
 }
 
-/** Sockets corked during this tick, uncorked together at its end. */
-let corked: Socket[] = []
-function uncorkAll (): void {
-  const list = corked
-  corked = []
-  for (let i = 0; i < list.length; i++) list[i]!.uncork()
-}
-
-function corkForTick (socket: Socket): void {
-  if (socket.writableCorked !== 0) return
-  socket.cork()
-  if (corked.length === 0) process.nextTick(uncorkAll)
-  corked.push(socket)
-}
-
 export class ChunkWriter {
   private readonly socket: Socket | null
-  private readonly res: ServerResponse
+  private readonly res: HttpRes
   private readonly limit: number
 
   /** Call after the headers were written (writeHead); flushes them. */
-  constructor (res: ServerResponse, limit: number) {
+  constructor (res: HttpRes, limit: number) {
     this.res = res
     this.limit = limit
+    if (res instanceof Http1Response) {
+      // The fast server's response: its head goes out now (corked, so with the first chunk) and
+      // says chunked unless the handler gave a length.
+      res.flushHeaders()
+      this.socket = res.chunked && !res.destroyed ? res.socket : null
+      return
+    }
     const socket = res.socket
     const direct = socket !== null && !socket.destroyed && (socket as unknown as { _httpMessage: unknown })._httpMessage === res &&
       (res as unknown as ChunkedResponse).chunkedEncoding === true

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import type { HttpRes } from './http1/server.js'
 import { MethodNotAllowedError, SwitchyardError } from '../shared/errors.js'
 
 /** Anything thrown on the request path, as a SwitchyardError (unknown errors become a 500). */
@@ -8,7 +8,7 @@ export function asSwitchyardError (err: unknown): SwitchyardError {
 }
 
 /** Writes `{"error":{...}}` with the error's status (and Retry-After when it has one). */
-export function sendError (res: ServerResponse, err: SwitchyardError, requestId: string | null): void {
+export function sendError (res: HttpRes, err: SwitchyardError, requestId: string | null): void {
   if (res.headersSent) {
     res.destroy()
     return

@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer } from 'node:http'
+import { answerClientError, Http1Server, type HttpReq, type HttpRes } from './http1/server.js'
 import { destination, pino, type Logger } from 'pino'
 import { accessLogFor } from './access-log.js'
 import { parseQueueWeights, type ServeConfig } from '../config/serve.js'
@@ -35,7 +35,11 @@ export interface GatewayOptions {
 }
 
 
-function checkBearer (req: IncomingMessage, key: string | null): boolean {
+/** node:http's defaults, kept: idle keep-alive connections close after 65 s; a head must arrive within 60 s. */
+const KEEP_ALIVE_MS = 65_000
+const HEADERS_TIMEOUT_MS = 60_000
+
+function checkBearer (req: HttpReq, key: string | null): boolean {
   if (key === null) return true
   const h = req.headers.authorization
   return typeof h === 'string' && h.length === key.length + 7 && h.startsWith('Bearer ') && h.endsWith(key)
@@ -47,7 +51,8 @@ function checkBearer (req: IncomingMessage, key: string | null): boolean {
  */
 export class Gateway implements AsyncDisposable {
   readonly ctx: GatewayContext
-  readonly server: Server
+  /** The HTTP server: the fast HTTP/1.1 path, with node:http behind it for the rest (http1/server.ts). */
+  readonly server: Http1Server
   private closing: Promise<void> | null = null
   /** Distributed mode (`nats` set): discovery bucket and event plane; null otherwise. */
   private distributed: Distributed | null = null
@@ -146,21 +151,16 @@ export class Gateway implements AsyncDisposable {
       onIdle: null,
       shuttingDown: false
     }
-    this.server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0 }, (req, res) => { void this.handle(req, res) })
-    // Malformed HTTP from a client: answer 400 and drop the socket, never crash.
-    this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-      else socket.destroy()
-    })
+    const handler = (req: HttpReq, res: HttpRes): void => { void this.handle(req, res) }
+    const fallback = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0 }, handler)
+    fallback.on('clientError', answerClientError)
+    this.server = new Http1Server(handler, fallback, { bodyLimit: config.max_body_size, keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: HEADERS_TIMEOUT_MS })
   }
 
   /** Listens, then registers the configured workers (waiting for their first contact). */
   async start (): Promise<string> {
     const { config } = this.ctx
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject)
-      this.server.listen(config.port, config.host, () => { this.server.off('error', reject); resolve() })
-    })
+    await this.server.listen(config.port, config.host)
     for (const [model, m] of Object.entries(config.models)) {
       if (m.tokenizer !== null) this.ctx.tokenizers.set(model, await loadTokenizer(m.tokenizer))
     }
@@ -183,12 +183,12 @@ export class Gateway implements AsyncDisposable {
   }
 
   get url (): string {
-    const a = this.server.address() as AddressInfo
+    const a = this.server.address()
     const host = a.family === 'IPv6' ? `[${a.address}]` : a.address
     return `http://${host}:${a.port}`
   }
 
-  private async handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle (req: HttpReq, res: HttpRes): Promise<void> {
     const ctx = this.ctx
     const url = req.url ?? '/'
     const q = url.indexOf('?')
@@ -245,7 +245,7 @@ export class Gateway implements AsyncDisposable {
     const ctx = this.ctx
     ctx.shuttingDown = true
     await this.distributed?.close()
-    const serverClosed = new Promise<void>(resolve => this.server.close(() => resolve()))
+    const serverClosed = this.server.close()
     this.server.closeIdleConnections()
     if (ctx.active.size > 0) {
       ctx.log.info({ inflight: ctx.active.size, grace_ms: graceMs }, 'shutting down: waiting for in-flight requests')

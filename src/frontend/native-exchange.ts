@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import type { HttpRes } from './http1/server.js'
 import type { Admission } from '../admission/admission.js'
 import type { Worker } from '../registry/worker.js'
 import type { Policy, RouteRequest } from '../routing/policy.js'
@@ -61,7 +61,7 @@ export function nativeRequestOf (p: ParsedRequest, model: string, tokens: Uint32
  * failure before it can be retried on another worker.
  */
 export class NativeExchange implements NativeStreamHandler {
-  readonly res: ServerResponse
+  readonly res: HttpRes
   readonly requestId: string
   readonly started: number
   readonly mm: ModelMetrics
@@ -87,7 +87,7 @@ export class NativeExchange implements NativeStreamHandler {
   /** Streaming: deltas are written from the frame's bytes (NativeStreamHandler.rawText). */
   readonly rawText: boolean
 
-  constructor (res: ServerResponse, requestId: string, started: number, parsed: ParsedRequest, model: string, mm: ModelMetrics, admission: Admission, policy: Policy, worker: Worker, route: RouteRequest, backlogLimit: number) {
+  constructor (res: HttpRes, requestId: string, started: number, parsed: ParsedRequest, model: string, mm: ModelMetrics, admission: Admission, policy: Policy, worker: Worker, route: RouteRequest, backlogLimit: number) {
     this.res = res
     this.requestId = requestId
     this.started = started

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { HttpReq, HttpRes } from './http1/server.js'
 import { SwitchyardError } from '../shared/errors.js'
 import { readBody } from './body.js'
 import { InFlight, type GatewayContext } from './context.js'
@@ -22,7 +22,7 @@ function shuttingDown (): SwitchyardError {
   return new SwitchyardError('SWY_ERR_SHUTTING_DOWN', 'the gateway is shutting down', { status: 503, type: 'service_unavailable_error', apiCode: 'shutting_down', retryAfter: 1 })
 }
 
-function endAfterKeepalive (res: ServerResponse, err: SwitchyardError): void {
+function endAfterKeepalive (res: HttpRes, err: SwitchyardError): void {
   if (!res.writableEnded) res.end(sseErrorEvent(err))
 }
 
@@ -30,7 +30,7 @@ function endAfterKeepalive (res: ServerResponse, err: SwitchyardError): void {
  * POST /v1/chat/completions and /v1/completions: read and check the body, resolve the model,
  * hand over to the proxy, then account (metrics, log) for the outcome.
  */
-export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint, req: IncomingMessage, res: ServerResponse): Promise<void> {
+export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint, req: HttpReq, res: HttpRes): Promise<void> {
   const started = performance.now()
   const requestId = requestIdOf(req)
   const abort = new InFlight()
@@ -99,7 +99,7 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
 }
 
 /** GET /v1/models: the union of the registry's models, in OpenAI's list shape. */
-export function handleModels (ctx: GatewayContext, res: ServerResponse): void {
+export function handleModels (ctx: GatewayContext, res: HttpRes): void {
   const snap = ctx.registry.snapshot
   const created = Math.floor(Date.now() / 1000)
   const data = snap.modelNames.map(id => ({ id, object: 'model', created, owned_by: 'switchyard' }))

@@ -1,4 +1,5 @@
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import type { HttpReq, HttpRes } from './http1/server.js'
 import { randomUUID } from 'node:crypto'
 import type { Admission, AdmitRequest } from '../admission/admission.js'
 import { priorityClass } from '../admission/priority.js'
@@ -29,7 +30,7 @@ function tokenEstimate (p: ParsedRequest, promptTokens: number | null, expectedO
 }
 
 /** Headers and an SSE comment for a streaming request still waiting for a window. */
-function keepaliveFor (res: ServerResponse, requestId: string): () => void {
+function keepaliveFor (res: HttpRes, requestId: string): () => void {
   return () => {
     if (res.writableEnded) return
     if (!res.headersSent) res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': requestId })
@@ -37,7 +38,7 @@ function keepaliveFor (res: ServerResponse, requestId: string): () => void {
   }
 }
 
-export function requestIdOf (req: IncomingMessage): string {
+export function requestIdOf (req: HttpReq): string {
   const h = req.headers['x-request-id']
   return typeof h === 'string' && h !== '' && h.length <= 200 ? h : randomUUID()
 }
@@ -84,7 +85,7 @@ export interface ProxyOutcome {
  * headers but before any byte can still be retried elsewhere.
  */
 class Exchange implements Dispatcher.DispatchHandler {
-  readonly res: ServerResponse
+  readonly res: HttpRes
   readonly requestId: string
   readonly started: number
   readonly stream: boolean
@@ -115,7 +116,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   settle: ((err: Error | null) => void) | null = null
   private readonly onDrain: () => void
 
-  constructor (res: ServerResponse, requestId: string, started: number, stream: boolean, mm: ModelMetrics, canRetry: boolean, canRequeue: boolean, admission: Admission, policy: Policy, worker: Worker, route: RouteRequest) {
+  constructor (res: HttpRes, requestId: string, started: number, stream: boolean, mm: ModelMetrics, canRetry: boolean, canRequeue: boolean, admission: Admission, policy: Policy, worker: Worker, route: RouteRequest) {
     this.policy = policy
     this.admission = admission
     this.worker = worker
@@ -224,7 +225,7 @@ class Exchange implements Dispatcher.DispatchHandler {
  * after the first byte a streaming answer ends with an SSE error event. The upstream body and
  * status pass through as the worker sent them.
  */
-export async function proxyRequest (ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, parsed: ParsedRequest, model: string, rawBody: Buffer | string, requestId: string, started: number, abort: InFlight): Promise<ProxyOutcome> {
+export async function proxyRequest (ctx: GatewayContext, req: HttpReq, res: HttpRes, parsed: ParsedRequest, model: string, rawBody: Buffer | string, requestId: string, started: number, abort: InFlight): Promise<ProxyOutcome> {
   const cfg = ctx.config
   // Text and tokens cost CPU per request: computed only for the policies that read them.
   const needs = ctx.routers.get(model)?.policy.needs

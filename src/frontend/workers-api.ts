@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { HttpReq, HttpRes } from './http1/server.js'
 import { parseWorkerSpec, type WorkerSpec } from '../config/serve.js'
 import type { Worker } from '../registry/worker.js'
 import { applyWindow, type WindowLimits } from '../admission/window.js'
@@ -7,7 +7,7 @@ import { readBody } from './body.js'
 import type { GatewayContext } from './context.js'
 import { parseJsonBody } from './validate.js'
 
-function sendJson (res: ServerResponse, status: number, doc: unknown): void {
+function sendJson (res: HttpRes, status: number, doc: unknown): void {
   const body = JSON.stringify(doc)
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
   res.end(body)
@@ -84,7 +84,7 @@ export function removeWorker (ctx: GatewayContext, id: string): { worker: Worker
 }
 
 /** GET /workers, GET|DELETE /workers/{id}, POST /workers. */
-export async function handleWorkers (ctx: GatewayContext, req: IncomingMessage, res: ServerResponse, id: string | null): Promise<void> {
+export async function handleWorkers (ctx: GatewayContext, req: HttpReq, res: HttpRes, id: string | null): Promise<void> {
   const method = req.method
   if (id === null && method === 'GET') {
     sendJson(res, 200, { object: 'list', data: ctx.registry.snapshot.workers.map(w => w.toJSON()) })

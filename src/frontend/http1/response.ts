@@ -1,0 +1,202 @@
+import { EventEmitter } from 'node:events'
+import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Http1Request } from './request-head.js'
+
+/** The connection a response belongs to (server.ts). */
+export interface ResponseOwner {
+  readonly socket: Socket
+  readonly keepAliveHeader: string
+  /** The response ended (or its socket closed): the connection takes the next request or closes. */
+  responseDone: (res: Http1Response, close: boolean) => void
+}
+
+let dateAt = 0
+let dateLine = ''
+/** `date: ...\r\n`, rebuilt at most once a second (node caches its Date header the same way). */
+function dateHeader (): string {
+  const now = Date.now()
+  if (now - dateAt >= 1000) {
+    dateAt = now - (now % 1000)
+    dateLine = `date: ${new Date(dateAt).toUTCString()}\r\n`
+  }
+  return dateLine
+}
+
+/** Sockets corked during this tick, uncorked together at its end (one nextTick for all of them). */
+let corked: Socket[] = []
+function uncorkAll (): void {
+  const list = corked
+  corked = []
+  for (let i = 0; i < list.length; i++) list[i]!.uncork()
+}
+
+/**
+ * Corks a socket until the end of this tick, so what a response writes in one tick (head, body,
+ * the chunked terminator) leaves in one writev. Shared with the SSE chunk writer.
+ */
+export function corkForTick (socket: Socket): void {
+  if (socket.writableCorked !== 0) return
+  socket.cork()
+  if (corked.length === 0) process.nextTick(uncorkAll)
+  corked.push(socket)
+}
+
+const HEX = Buffer.from('0123456789abcdef')
+
+/**
+ * One buffer for one socket write: the head (latin1, if still unsent), then `data` — framed as an
+ * HTTP/1.1 chunk when `chunked` (an empty chunk writes no frame) — then the terminating chunk
+ * when `last`. One write per call, where ServerResponse makes three (size line, data, CRLF).
+ */
+function frame (head: string | null, data: string | Buffer, chunked: boolean, last: boolean): Buffer {
+  const n = typeof data === 'string' ? Buffer.byteLength(data) : data.length
+  let digits = 0
+  if (chunked && n > 0) for (let v = n; v > 0; v >>>= 4) digits++
+  const size = (head === null ? 0 : head.length) + (digits > 0 ? digits + 4 : 0) + n + (last ? 5 : 0)
+  const buf = Buffer.allocUnsafe(size)
+  let p = head === null ? 0 : buf.write(head, 0, 'latin1')
+  if (digits > 0) {
+    for (let k = digits - 1, v = n; k >= 0; k--, v >>>= 4) buf[p + k] = HEX[v & 15]!
+    p += digits
+    buf[p++] = 13
+    buf[p++] = 10
+  }
+  if (typeof data === 'string') p += buf.write(data, p, 'utf8')
+  else { data.copy(buf, p); p += n }
+  if (digits > 0) { buf[p++] = 13; buf[p++] = 10 }
+  if (last) buf.write('0\r\n\r\n', p, 'latin1')
+  return buf
+}
+
+/**
+ * The fast server's response: the subset of ServerResponse the gateway uses (HttpRes), written
+ * straight to the socket. The head is kept until the first write or end(), so a response whose
+ * whole body is known at end() goes out with a Content-Length in one write; otherwise the body is
+ * chunked. Emits 'close' when it ends or its socket closes first, 'drain' after backpressure.
+ */
+export class Http1Response extends EventEmitter {
+  statusCode = 200
+  /** The head is decided (writeHead or the first write); node's `headersSent` means the same. */
+  headersSent = false
+  writableEnded = false
+  writableFinished = false
+  /** Body framed as chunks (no Content-Length was given before the first body byte). */
+  chunked = false
+  private readonly owner: ResponseOwner
+  private readonly req: Http1Request
+  private headers: OutgoingHttpHeaders | null = null
+  /** The head went out on the socket. */
+  private flushed = false
+  private closeAfter: boolean
+  private gone = false
+
+  constructor (owner: ResponseOwner, req: Http1Request) {
+    super()
+    this.owner = owner
+    this.req = req
+    this.closeAfter = req.close
+  }
+
+  get socket (): Socket { return this.owner.socket }
+  get destroyed (): boolean { return this.gone || this.owner.socket.destroyed }
+  get writableLength (): number { return this.owner.socket.writableLength }
+
+  writeHead (status: number, headers?: OutgoingHttpHeaders): this {
+    if (this.headersSent) throw new Error('writeHead after the head was decided')
+    this.statusCode = status
+    this.headers = headers ?? null
+    this.headersSent = true
+    return this
+  }
+
+  /** The head for a body of `length` bytes (-1: unknown, chunked). */
+  private head (length: number): string {
+    const status = this.statusCode
+    let h = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`
+    let hasLength = false
+    const headers = this.headers
+    if (headers !== null) {
+      for (const name in headers) {
+        const v = headers[name]
+        if (v === undefined) continue
+        const lower = name.length === 14 || name.length === 10 ? name.toLowerCase() : name
+        if (lower === 'content-length') hasLength = true
+        else if (lower === 'connection') {
+          if (String(v).toLowerCase().includes('close')) this.closeAfter = true
+          continue
+        }
+        if (typeof v === 'object') for (const one of v) h += `${name}: ${one}\r\n`
+        else h += `${name}: ${v}\r\n`
+      }
+    }
+    const noBody = status === 204 || status === 304 || status < 200
+    if (!hasLength && !noBody) {
+      if (length >= 0) h += `content-length: ${length}\r\n`
+      else { h += 'transfer-encoding: chunked\r\n'; this.chunked = true }
+    }
+    h += dateHeader()
+    h += this.closeAfter ? 'connection: close\r\n\r\n' : this.owner.keepAliveHeader
+    return h
+  }
+
+  flushHeaders (): void {
+    if (this.flushed || this.gone) return
+    if (!this.headersSent) this.writeHead(this.statusCode)
+    this.flushed = true
+    const socket = this.owner.socket
+    corkForTick(socket)
+    socket.write(this.head(-1), 'latin1')
+  }
+
+  write (chunk: string | Buffer): boolean {
+    if (this.writableEnded || this.gone) return false
+    if (!this.headersSent) this.writeHead(this.statusCode)
+    let head: string | null = null
+    if (!this.flushed) {
+      this.flushed = true
+      head = this.head(-1)
+    }
+    const socket = this.owner.socket
+    // Chunked answers (streams) may write again in this tick: corked, they leave in one writev.
+    if (this.chunked) corkForTick(socket)
+    return socket.write(frame(head, chunk, this.chunked, false))
+  }
+
+  end (chunk?: string | Buffer): this {
+    if (this.writableEnded) return this
+    this.writableEnded = true
+    if (this.gone) return this
+    const socket = this.owner.socket
+    if (this.flushed) {
+      if (chunk !== undefined || this.chunked) socket.write(frame(null, chunk ?? EMPTY, this.chunked, this.chunked))
+    } else {
+      // The whole body is known: one write with a Content-Length head.
+      if (!this.headersSent) this.writeHead(this.statusCode)
+      this.flushed = true
+      const body = chunk ?? EMPTY
+      const head = this.head(typeof body === 'string' ? Buffer.byteLength(body) : body.length)
+      socket.write(frame(head, body, false, false))
+    }
+    this.writableFinished = true
+    this.owner.responseDone(this, this.closeAfter)
+    this.emit('close')
+    return this
+  }
+
+  destroy (_err?: Error): this {
+    if (!this.gone) {
+      this.gone = true
+      this.owner.socket.destroy()
+    }
+    return this
+  }
+
+  /** The socket closed under the response (called by the connection). */
+  socketClosed (): void {
+    this.gone = true
+    if (!this.writableEnded) this.emit('close')
+  }
+}
+
+const EMPTY = Buffer.alloc(0)

@@ -1,0 +1,313 @@
+/**
+ * The gateway's HTTP/1.1 server: a hand-written fast path on `net`, with node:http behind it.
+ *
+ * Why: in the proxy benchmark (docs/BENCHMARKS.md `proxy`) node:http's server side cost about
+ * 70 µs of CPU per proxied request on our machine, against about 25 µs for reading and writing the
+ * same bytes on the socket directly: IncomingMessage and ServerResponse are streams, with their
+ * per-request objects, listeners and ticks. The gateway reads every body whole and writes answers
+ * it mostly has whole, so it needs little of that machinery.
+ *
+ * What it serves itself: HTTP/1.1 requests with a known method, an origin-form target, a Host
+ * header and a body framed by one plain Content-Length (what the OpenAI clients, curl for small
+ * bodies, wrk and load generators send), keep-alive, and pipelined requests in order. Anything
+ * else — chunked or `Expect: 100-continue` bodies, HTTP/1.0, upgrades, malformed or oversized
+ * heads — hands the connection, bytes already read included, to a node:http server for the rest
+ * of its life (`fallback`), which answers as it always has. Both call the same handler with
+ * objects of the same shape (HttpReq, HttpRes).
+ *
+ * Deadlines (keep-alive idle, a head or body that stops arriving) sit on one coarse timer over all
+ * connections, not a timer per socket.
+ */
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
+import type { Server as HttpServer } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { Http1Request, parseRequestHead } from './request-head.js'
+import { Http1Response, type ResponseOwner } from './response.js'
+import type { HttpReq, HttpRes } from './types.js'
+
+export type { HttpReq, HttpRes } from './types.js'
+export { Http1Request } from './request-head.js'
+export { Http1Response, corkForTick } from './response.js'
+
+export interface Http1ServerOptions {
+  /** Bodies declared larger are not read: the handler sees an empty body and answers 413 (max_body_size). */
+  bodyLimit: number
+  /** Idle keep-alive connections close after this many ms. */
+  keepAliveTimeout: number
+  /** A started head or body must finish arriving within this many ms. */
+  headersTimeout: number
+}
+
+/** node:http's default limit on a request head; larger heads go to node:http, which answers 431. */
+const MAX_HEAD = 16 * 1024
+const CRLFCRLF = Buffer.from('\r\n\r\n')
+/** Bytes a busy connection buffers (a pipelined request) before it stops reading. */
+const MAX_PENDING = 1024 * 1024
+
+const enum State { Head, Body, Busy, Gone }
+
+class Connection implements ResponseOwner {
+  readonly socket: Socket
+  readonly keepAliveHeader: string
+  readonly server: Http1Server
+  state = State.Head
+  /** Bytes read and not yet consumed (a partial head, or what followed a request). */
+  pending: Buffer | null = null
+  /** Deadline (ms since epoch) for the sweep, 0 for none. */
+  deadline = 0
+  req: Http1Request | null = null
+  res: Http1Response | null = null
+  /** Body being collected, and how much of it arrived. */
+  body: Buffer | null = null
+  got = 0
+  /** Closing after the current response (Connection: close, or the server is shutting down). */
+  closeAfter = false
+  /** A head has started arriving (its deadline is set). */
+  partial = false
+  private readonly onData: (chunk: Buffer) => void
+  private readonly onEnd: () => void
+  private readonly onClose: () => void
+  private readonly onDrain: () => void
+
+  constructor (server: Http1Server, socket: Socket) {
+    this.server = server
+    this.socket = socket
+    this.keepAliveHeader = server.keepAliveHeader
+    this.onData = (chunk) => { this.data(chunk) }
+    // A client that half-closes is gone: its answer could not be read back (node:http ends too).
+    this.onEnd = () => { if (this.state !== State.Gone) socket.destroy() }
+    this.onClose = () => { this.closed() }
+    this.onDrain = () => { this.res?.emit('drain') }
+    socket.setNoDelay(true)
+    socket.on('data', this.onData)
+    socket.on('error', noop)
+    socket.on('end', this.onEnd)
+    socket.on('close', this.onClose)
+    socket.on('drain', this.onDrain)
+    this.deadline = Date.now() + server.opts.headersTimeout
+  }
+
+  data (chunk: Buffer): void {
+    const state = this.state
+    if (state === State.Busy) {
+      this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk])
+      if (this.pending.length > MAX_PENDING) this.socket.pause()
+      return
+    }
+    if (state === State.Body) {
+      const body = this.body!
+      const want = body.length - this.got
+      if (chunk.length < want) {
+        chunk.copy(body, this.got)
+        this.got += chunk.length
+        return
+      }
+      chunk.copy(body, this.got, 0, want)
+      this.got = body.length
+      if (chunk.length > want) this.pending = chunk.subarray(want)
+      this.req!.body = body
+      this.body = null
+      this.dispatch(this.req!)
+      return
+    }
+    if (state === State.Head) this.parse(chunk)
+  }
+
+  private parse (chunk: Buffer): void {
+    const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk])
+    this.pending = null
+    const end = buf.indexOf(CRLFCRLF)
+    if (end < 0) {
+      if (buf.length > MAX_HEAD) { this.handOver(buf); return }
+      this.pending = buf
+      if (!this.partial) {
+        this.partial = true
+        this.deadline = Date.now() + this.server.opts.headersTimeout
+      }
+      return
+    }
+    const headEnd = end + 4
+    const req = headEnd > MAX_HEAD ? null : parseRequestHead(buf.toString('latin1', 0, headEnd))
+    if (req === null) { this.handOver(buf); return }
+    const length = req.contentLength
+    if (length > this.server.opts.bodyLimit) {
+      // Not read: the handler answers 413 and the connection closes.
+      this.closeAfter = true
+      this.dispatch(req)
+      return
+    }
+    const have = buf.length - headEnd
+    if (have >= length) {
+      if (length > 0) req.body = buf.subarray(headEnd, headEnd + length)
+      if (have > length) this.pending = buf.subarray(headEnd + length)
+      this.dispatch(req)
+      return
+    }
+    const body = Buffer.allocUnsafe(length)
+    buf.copy(body, 0, headEnd)
+    this.body = body
+    this.got = have
+    this.req = req
+    this.state = State.Body
+    if (!this.partial) this.deadline = Date.now() + this.server.opts.headersTimeout
+    this.partial = false
+  }
+
+  private dispatch (req: Http1Request): void {
+    this.state = State.Busy
+    this.deadline = 0
+    this.partial = false
+    this.req = req
+    if (req.close) this.closeAfter = true
+    const res = new Http1Response(this, req)
+    this.res = res
+    this.server.handler(req, res)
+  }
+
+  responseDone (_res: Http1Response, close: boolean): void {
+    this.req = null
+    this.res = null
+    if (this.state === State.Gone) return
+    if (close || this.closeAfter || this.server.closing) {
+      this.state = State.Gone
+      this.socket.end()
+      return
+    }
+    this.state = State.Head
+    this.deadline = Date.now() + this.server.opts.keepAliveTimeout
+    if (this.socket.isPaused()) this.socket.resume()
+    const pending = this.pending
+    if (pending !== null) {
+      // A pipelined request: parsed after the handler that ended this one has returned.
+      this.pending = null
+      setImmediate(() => { if (this.state === State.Head) this.parse(pending) })
+    }
+  }
+
+  /** Gives the connection to node:http with the bytes read so far put back in front. */
+  private handOver (buf: Buffer): void {
+    this.state = State.Gone
+    this.deadline = 0
+    this.server.forget(this)
+    const socket = this.socket
+    socket.pause()
+    socket.removeListener('data', this.onData)
+    socket.removeListener('end', this.onEnd)
+    socket.removeListener('close', this.onClose)
+    socket.removeListener('drain', this.onDrain)
+    socket.removeListener('error', noop)
+    socket.unshift(buf)
+    this.server.fallback.emit('connection', socket)
+    process.nextTick(() => { socket.resume() })
+  }
+
+  private closed (): void {
+    const res = this.res
+    this.state = State.Gone
+    this.server.forget(this)
+    if (res !== null) {
+      this.res = null
+      res.socketClosed()
+    }
+  }
+
+  /** Idle between requests (nothing of a next one has arrived). */
+  get idle (): boolean {
+    return this.state === State.Head && this.pending === null
+  }
+}
+
+function noop (): void {}
+
+/**
+ * node:http's 'clientError' listener for the fallback server: malformed HTTP gets a 400 (an
+ * oversized head 431) and the socket is dropped; the process never crashes on a client's bytes.
+ */
+export function answerClientError (err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) { socket.destroy(); return }
+  const line = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
+  socket.end(`HTTP/1.1 ${line}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`)
+}
+
+export class Http1Server {
+  readonly net: NetServer
+  readonly fallback: HttpServer
+  readonly handler: (req: HttpReq, res: HttpRes) => void
+  readonly opts: Http1ServerOptions
+  readonly keepAliveHeader: string
+  closing = false
+  private readonly conns = new Set<Connection>()
+  private sweeper: NodeJS.Timeout | null = null
+
+  /**
+   * `handler` serves every request, from either path. `fallback` is a node:http server that never
+   * listens: it gets the connections the fast path hands over (give it the same handler).
+   */
+  constructor (handler: (req: HttpReq, res: HttpRes) => void, fallback: HttpServer, opts: Http1ServerOptions) {
+    this.handler = handler
+    this.fallback = fallback
+    this.opts = opts
+    this.keepAliveHeader = `connection: keep-alive\r\nkeep-alive: timeout=${Math.max(1, Math.floor(opts.keepAliveTimeout / 1000))}\r\n\r\n`
+    this.net = createNetServer({ noDelay: true }, (socket) => {
+      if (this.closing) { socket.destroy(); return }
+      const c = new Connection(this, socket)
+      this.conns.add(c)
+      this.sweeper ??= setInterval(() => { this.sweep() }, 1000).unref()
+    })
+  }
+
+  listen (port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.net.once('error', reject)
+      this.net.listen(port, host, () => { this.net.off('error', reject); resolve() })
+    })
+  }
+
+  address (): AddressInfo {
+    return this.net.address() as AddressInfo
+  }
+
+  forget (c: Connection): void {
+    this.conns.delete(c)
+  }
+
+  private sweep (): void {
+    const now = Date.now()
+    for (const c of this.conns) {
+      if (c.deadline !== 0 && c.deadline <= now) {
+        c.state = State.Gone
+        c.socket.destroy()
+      }
+    }
+    if (this.conns.size === 0 && this.sweeper !== null) {
+      clearInterval(this.sweeper)
+      this.sweeper = null
+    }
+  }
+
+  /** Stops accepting; idle connections close now, busy ones after their response. Resolves when the listener closed. */
+  close (): Promise<void> {
+    this.closing = true
+    const closed = new Promise<void>(resolve => { this.net.close(() => { resolve() }) })
+    this.closeIdleConnections()
+    return closed
+  }
+
+  closeIdleConnections (): void {
+    for (const c of this.conns) {
+      if (c.idle) {
+        c.state = State.Gone
+        c.socket.end()
+        this.conns.delete(c)
+      }
+    }
+    this.fallback.closeIdleConnections()
+  }
+
+  closeAllConnections (): void {
+    for (const c of this.conns) c.socket.destroy()
+    this.conns.clear()
+    this.fallback.closeAllConnections()
+    if (this.sweeper !== null) { clearInterval(this.sweeper); this.sweeper = null }
+  }
+}

@@ -1,0 +1,238 @@
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import { connect, type Socket } from 'node:net'
+import { request } from 'undici'
+import { readBody } from '../../src/frontend/body.js'
+import { answerClientError, Http1Request, Http1Server, type HttpReq, type HttpRes } from '../../src/frontend/http1/server.js'
+
+/** Echoes what the handler saw: which path served it, method, url, a header, the body. */
+async function echo (req: HttpReq, res: HttpRes): Promise<void> {
+  let body: Buffer
+  try {
+    body = await readBody(req, 1024)
+  } catch (err) {
+    res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' })
+    res.end((err as Error).message)
+    return
+  }
+  if (req.url === '/stream') {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    for (let i = 0; i < 3; i++) res.write(`data: ${i}\n\n`)
+    res.end('data: [DONE]\n\n')
+    return
+  }
+  if (req.url === '/hang') {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.write('data: started\n\n')
+    res.on('close', () => { closedUnderway.push(res.writableEnded) })
+    return
+  }
+  const doc = JSON.stringify({ fast: req instanceof Http1Request, method: req.method, url: req.url, x: req.headers['x-test'] ?? null, body: body.toString() })
+  res.writeHead(200, { 'content-type': 'application/json' })
+  res.end(doc)
+}
+
+const closedUnderway: boolean[] = []
+
+async function withServer (fn: (port: number, server: Http1Server) => Promise<void>, opts: { keepAliveTimeout?: number } = {}): Promise<void> {
+  const handler = (req: HttpReq, res: HttpRes): void => { void echo(req, res) }
+  const fallback = createServer({ requestTimeout: 0 }, handler)
+  fallback.on('clientError', answerClientError)
+  const server = new Http1Server(handler, fallback, { bodyLimit: 1024, keepAliveTimeout: opts.keepAliveTimeout ?? 5000, headersTimeout: 5000 })
+  await server.listen(0, '127.0.0.1')
+  try {
+    await fn(server.address().port, server)
+  } finally {
+    server.closeAllConnections()
+    await server.close()
+  }
+}
+
+/** Raw client: writes `parts` (with a pause between them) and reads until `done(text)` or the socket closes. */
+async function raw (port: number, parts: Array<string | Buffer>, done: (text: string) => boolean = () => false, pauseMs = 0): Promise<{ text: string, closed: boolean }> {
+  const socket: Socket = connect(port, '127.0.0.1')
+  await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+  let text = ''
+  let closed = false
+  const finished = new Promise<void>(resolve => {
+    socket.on('data', (d: Buffer) => { text += d.toString('latin1'); if (done(text)) resolve() })
+    socket.on('close', () => { closed = true; resolve() })
+    socket.on('error', () => {})
+  })
+  for (const p of parts) {
+    socket.write(p)
+    if (pauseMs > 0) await new Promise(resolve => setTimeout(resolve, pauseMs))
+  }
+  await finished
+  socket.destroy()
+  return { text, closed }
+}
+
+/** Splits a stream of HTTP/1.1 responses (Content-Length or chunked) into their bodies. */
+function bodies (text: string): Array<{ status: number, headers: Record<string, string>, body: string }> {
+  const out: Array<{ status: number, headers: Record<string, string>, body: string }> = []
+  let at = 0
+  while (at < text.length) {
+    const end = text.indexOf('\r\n\r\n', at)
+    if (end < 0) break
+    const lines = text.slice(at, end).split('\r\n')
+    const status = Number(lines[0]!.split(' ')[1])
+    const headers: Record<string, string> = {}
+    for (const l of lines.slice(1)) { const i = l.indexOf(':'); headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim() }
+    at = end + 4
+    if (status === 100) continue
+    let body = ''
+    if (headers['content-length'] !== undefined) {
+      const n = Number(headers['content-length'])
+      if (text.length < at + n) break // not all here yet
+      body = text.slice(at, at + n)
+      at += n
+    } else if (headers['transfer-encoding'] === 'chunked') {
+      for (;;) {
+        const eol = text.indexOf('\r\n', at)
+        if (eol < 0) return out // not all here yet
+        const size = parseInt(text.slice(at, eol), 16)
+        at = eol + 2
+        if (size === 0) { at += 2; break }
+        if (text.length < at + size + 2) return out
+        body += text.slice(at, at + size)
+        at += size + 2
+      }
+    }
+    out.push({ status, headers, body: Buffer.from(body, 'latin1').toString() })
+  }
+  return out
+}
+
+const countResponses = (n: number) => (t: string): boolean => bodies(t).length >= n
+
+const post = (path: string, body: string, extra = ''): string =>
+  `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+
+test('http1: keep-alive serves several requests on one connection, fast path, with Date and keep-alive headers', { timeout: 10_000 }, async () => {
+  await withServer(async (port) => {
+    const { text } = await raw(port, [post('/a', '{"n":1}', 'X-Test: one\r\n')], countResponses(1))
+    const [r] = bodies(text)
+    assert.equal(r!.status, 200)
+    assert.deepEqual(JSON.parse(r!.body), { fast: true, method: 'POST', url: '/a', x: 'one', body: '{"n":1}' })
+    assert.ok(r!.headers.date !== undefined)
+    assert.equal(r!.headers.connection, 'keep-alive')
+    assert.equal(r!.headers['content-length'], String(Buffer.byteLength(r!.body)))
+    // The same connection, three times in turn (undici keeps one socket alive).
+    for (let i = 0; i < 3; i++) {
+      const res = await request(`http://127.0.0.1:${port}/k${i}`, { method: 'POST', body: `b${i}` })
+      assert.deepEqual(await res.body.json(), { fast: true, method: 'POST', url: `/k${i}`, x: null, body: `b${i}` })
+    }
+  })
+})
+
+test('http1: pipelined requests in one write are answered in order', { timeout: 10_000 }, async () => {
+  await withServer(async (port) => {
+    const { text } = await raw(port, [post('/1', 'a') + post('/2', 'bb') + 'GET /3 HTTP/1.1\r\nHost: x\r\n\r\n'], t => bodies(t).length === 3)
+    assert.deepEqual(bodies(text).map(r => JSON.parse(r.body).url), ['/1', '/2', '/3'])
+    assert.deepEqual(bodies(text).map(r => JSON.parse(r.body).body), ['a', 'bb', ''])
+  })
+})
+
+test('http1: heads and bodies split at every byte boundary, and random splits of pipelined requests, parse the same', { timeout: 30_000 }, async () => {
+  await withServer(async (port) => {
+    const msg = post('/split', '{"text":"héllo"}', 'X-Test: s\r\n')
+    const bytes = Buffer.from(msg)
+    for (let cut = 1; cut < bytes.length; cut += 7) {
+      const { text } = await raw(port, [bytes.subarray(0, cut), bytes.subarray(cut)], countResponses(1), 5)
+      assert.deepEqual(JSON.parse(bodies(text)[0]!.body), { fast: true, method: 'POST', url: '/split', x: 's', body: '{"text":"héllo"}' }, `split at ${cut}`)
+    }
+    for (let round = 0; round < 10; round++) {
+      const n = 1 + Math.floor(Math.random() * 4)
+      const sent = Array.from({ length: n }, (_, i) => `r${round}-${i}-${'x'.repeat(Math.floor(Math.random() * 300))}`)
+      const all = Buffer.from(sent.map((b, i) => post(`/${i}`, b)).join(''))
+      const parts: Buffer[] = []
+      for (let at = 0; at < all.length;) { const k = 1 + Math.floor(Math.random() * 200); parts.push(all.subarray(at, at + k)); at += k }
+      const { text } = await raw(port, parts, t => bodies(t).length === n, 1)
+      assert.deepEqual(bodies(text).map(r => JSON.parse(r.body).body), sent)
+    }
+  })
+})
+
+test('http1: odd requests go to node:http with the bytes already read: chunked body, Expect: 100-continue, HTTP/1.0', { timeout: 10_000 }, async () => {
+  await withServer(async (port) => {
+    const chunked = 'POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n'
+    let { text } = await raw(port, [chunked], countResponses(1))
+    assert.deepEqual(JSON.parse(bodies(text)[0]!.body), { fast: false, method: 'POST', url: '/c', x: null, body: 'abcde' })
+    // Expect: node:http answers 100 Continue before the body is sent.
+    const sock = connect(port, '127.0.0.1')
+    let got = ''
+    sock.on('data', (d: Buffer) => { got += d.toString() })
+    sock.write('POST /e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n')
+    for (let i = 0; i < 100 && !got.includes('100 Continue'); i++) await new Promise(resolve => setTimeout(resolve, 10))
+    assert.match(got, /^HTTP\/1\.1 100 Continue/)
+    sock.write('body')
+    for (let i = 0; i < 100 && !got.includes('}'); i++) await new Promise(resolve => setTimeout(resolve, 10))
+    sock.destroy()
+    assert.deepEqual(JSON.parse(bodies(got)[0]!.body), { fast: false, method: 'POST', url: '/e', x: null, body: 'body' })
+    ;({ text } = await raw(port, ['GET /old HTTP/1.0\r\n\r\n']))
+    assert.match(text, /^HTTP\/1\.1 200/)
+    assert.equal(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)).url, '/old')
+    // A fast request first, then a chunked one on the same connection: handed over mid-connection.
+    ;({ text } = await raw(port, [post('/first', 'x') + chunked], t => bodies(t).length === 2))
+    assert.deepEqual(bodies(text).map(r => JSON.parse(r.body).fast), [true, false])
+  })
+})
+
+test('http1: malformed, ambiguous and oversized heads get node:http\'s 400 / 431, and the server keeps serving', { timeout: 10_000 }, async () => {
+  await withServer(async (port) => {
+    const cases: Array<[string, number]> = [
+      ['GARBAGE\r\n\r\n', 400],
+      ['POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+      ['POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', 400],
+      ['POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n', 400],
+      ['GET /x HTTP/1.1\r\nHost: x\r\n folded: value\r\n\r\n', 400],
+      [`GET /x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431]
+    ]
+    for (const [req, status] of cases) {
+      const { text } = await raw(port, [req])
+      assert.equal(Number(text.split(' ')[1]), status, JSON.stringify(req.slice(0, 60)))
+    }
+    const res = await request(`http://127.0.0.1:${port}/after`, { method: 'POST', body: 'ok' })
+    assert.equal(res.statusCode, 200)
+    await res.body.dump()
+  })
+})
+
+test('http1: a streamed (chunked) answer, and a body over the limit answered without being read, then the connection closes', { timeout: 10_000 }, async () => {
+  await withServer(async (port) => {
+    const res = await request(`http://127.0.0.1:${port}/stream`, { method: 'POST', body: '' })
+    assert.equal(res.headers['transfer-encoding'], 'chunked')
+    assert.equal(await res.body.text(), 'data: 0\n\ndata: 1\n\ndata: 2\n\ndata: [DONE]\n\n')
+    const { text, closed } = await raw(port, [`POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n${'z'.repeat(100)}`])
+    assert.equal(bodies(text)[0]!.status, 413)
+    assert.equal(closed, true)
+  })
+})
+
+test('http1: a client that goes away mid-answer closes the response (its "close" fires before it ended)', { timeout: 10_000 }, async () => {
+  await withServer(async (port) => {
+    closedUnderway.length = 0
+    await raw(port, [post('/hang', '')], t => t.includes('started'))
+    for (let i = 0; i < 100 && closedUnderway.length === 0; i++) await new Promise(resolve => setTimeout(resolve, 10))
+    assert.deepEqual(closedUnderway, [false])
+  })
+})
+
+test('http1: idle keep-alive connections close after the keep-alive timeout; close() ends idle ones at once', { timeout: 10_000 }, async () => {
+  await withServer(async (port, server) => {
+    const t0 = Date.now()
+    const { closed } = await raw(port, [post('/idle', '')])
+    assert.equal(closed, true)
+    const ms = Date.now() - t0
+    assert.ok(ms >= 250 && ms < 3000, `closed after ${ms} ms`)
+    const sock = connect(port, '127.0.0.1')
+    const gone = new Promise<void>(resolve => sock.on('close', () => resolve()))
+    sock.on('data', () => {})
+    sock.write(post('/x', ''))
+    await new Promise(resolve => setTimeout(resolve, 100))
+    await server.close()
+    await gone
+  }, { keepAliveTimeout: 300 })
+})
