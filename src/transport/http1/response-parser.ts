@@ -1,0 +1,539 @@
+/**
+ * Incremental HTTP/1.x response parser for Http1Pool: one instance per socket, reset per request.
+ *
+ * Feed it the socket's chunks with `execute(buf, off)`; it calls the sink with the response head
+ * (after skipping 1xx interim heads) and with each body piece, and returns how it stopped. Body
+ * pieces are `subarray`s of the chunk they arrived in (no copy); a chunked body's framing is
+ * stripped, a chunk split across reads comes out as several pieces. The head is found with
+ * `indexOf` on the Buffer and decoded once as latin1; no regex runs per response.
+ *
+ * Framing: no body for HEAD, 1xx, 204 and 304; else `transfer-encoding` ending in `chunked`;
+ * else `content-length`; else the body runs until the socket ends (`finish()`), and the socket is
+ * not reusable. Strict where undici's llhttp is strict (CRLF line ends, no obs-fold, no space
+ * before a header's colon, Content-Length with Transfer-Encoding, conflicting Content-Lengths).
+ */
+import type { IncomingHttpHeaders } from 'node:http'
+import { Buffer } from 'node:buffer'
+import { errors, parserError, socketError } from './errors.js'
+
+/** What the parser tells its owner. A `false` return stops the parse; the rest of the bytes are held. */
+export interface ResponseSink {
+  onHead (statusCode: number, statusMessage: string, headers: IncomingHttpHeaders): boolean
+  onBody (chunk: Buffer): boolean
+}
+
+/** execute() results. */
+export const NEED_MORE = 0
+/** A sink callback returned false: the unread bytes are in `held`/`heldOff`; call `execute(held, heldOff)` to go on. */
+export const STOPPED = 1
+/** The response is whole: read `trailers`, `keepAlive`, `keepAliveMs`, `leftover`. */
+export const COMPLETE = 2
+/** Malformed response: see `error`. */
+export const FAILED = 3
+
+const S_HEAD = 0
+const S_BODY_LEN = 1
+const S_BODY_CLOSE = 2
+const S_CHUNK_SIZE = 3
+const S_CHUNK_DATA = 4
+const S_CHUNK_CRLF = 5
+const S_TRAILERS = 6
+const S_END = 7
+const S_DONE = 8
+
+const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1')
+const EMPTY = Buffer.alloc(0)
+/** undici's default maxHeaderSize (http.maxHeaderSize). */
+export const MAX_HEAD_BYTES = 16 * 1024
+/** A chunk-size line (with extensions) longer than this is treated as malformed. */
+const MAX_CHUNK_LINE = 4096
+
+/** What the parser does with a header beyond storing it. */
+const K_OTHER = 0
+const K_CONTENT_LENGTH = 1
+const K_TRANSFER_ENCODING = 2
+const K_CONNECTION = 3
+const K_KEEP_ALIVE = 4
+/**
+ * One lowercase header name, shared by its spellings. `stamp` marks the head it was last seen in.
+ * `careful`: stored through addHeader (names on Object.prototype such as `__proto__`, and names
+ * met once the table is full).
+ */
+interface NameKey { lower: string, kind: number, careful: boolean, stamp: number }
+/** One spelling of a header name as it comes on the wire. */
+interface NameEntry { raw: string, key: NameKey, next: NameEntry | null }
+
+/**
+ * Header names seen before, by spelling, in a small hash table shared by every parser. A known
+ * name costs a hash over its chars and a startsWith: no substring, no toLowerCase, no string
+ * hashing for a Map or for the headers object's keyed store (the same, already internalized key
+ * string each time). That was about a third of the head's parse cost. The stamp tells a repeated
+ * name without reading the headers object back. Bounded: a server inventing names stops filling it.
+ */
+const TABLE_BITS = 8
+const TABLE: Array<NameEntry | null> = new Array<NameEntry | null>(1 << TABLE_BITS).fill(null)
+const KEYS = new Map<string, NameKey>()
+const MAX_NAMES = 512
+let nameCount = 0
+/** Incremented per head parsed (parses are synchronous, so one counter serves every parser). */
+let headStamp = 0
+
+function keyFor (lower: string): NameKey {
+  let key = KEYS.get(lower)
+  if (key === undefined) {
+    const kind = lower === 'content-length'
+      ? K_CONTENT_LENGTH
+      : lower === 'transfer-encoding'
+        ? K_TRANSFER_ENCODING
+        : lower === 'connection' ? K_CONNECTION : lower === 'keep-alive' ? K_KEEP_ALIVE : K_OTHER
+    const full = KEYS.size >= MAX_NAMES
+    key = { lower, kind, careful: full || lower in Object.prototype, stamp: 0 }
+    if (!full) KEYS.set(lower, key)
+  }
+  return key
+}
+
+/** Value of a hex digit byte, or -1. */
+function hexVal (c: number): number {
+  if (c >= 48 && c <= 57) return c - 48
+  const l = c | 0x20
+  if (l >= 97 && l <= 102) return l - 87
+  return -1
+}
+
+/** Adds one header the way undici's parseHeaders does (repeats become an array). */
+function addHeader (obj: IncomingHttpHeaders, name: string, value: string): void {
+  const cur = obj[name]
+  if (cur === undefined) {
+    obj[name] = value
+  } else if (!Object.hasOwn(obj, name)) {
+    // `constructor`, `toString`, ...: shadow the prototype's value; `__proto__` needs a real property.
+    if (name === '__proto__') Object.defineProperty(obj, name, { value, enumerable: true, configurable: true, writable: true })
+    else obj[name] = value
+  } else if (typeof cur === 'string') {
+    obj[name] = [cur, value]
+  } else {
+    cur.push(value)
+  }
+}
+
+export class ResponseParser {
+  private readonly sink: ResponseSink
+  private state = S_DONE
+  private headRequest = false
+  /** A head (or chunk-size / trailer line) split across reads, kept until its end arrives. */
+  private partial: Buffer | null = null
+  private remaining = 0
+  private sawCR = false
+  private trailerBytes = 0
+
+  // Per-response results.
+  statusCode = 0
+  keepAlive = false
+  /** The `keep-alive: timeout=N` hint in ms, or -1. */
+  keepAliveMs = -1
+  trailers: IncomingHttpHeaders | null = null
+  /** Bytes followed the complete response in the same read (nothing should: no pipelining). */
+  leftover = false
+  error: Error | null = null
+  /** Set with STOPPED: where to go on from. */
+  held: Buffer | null = null
+  heldOff = 0
+
+  // Head scratch, per response.
+  private hasLength = false
+  private length = 0
+  private chunked = false
+  private hasTE = false
+  private connClose = false
+  private connKeepAlive = false
+
+  constructor (sink: ResponseSink) {
+    this.sink = sink
+  }
+
+  /** Ready for the response to a new request. */
+  reset (headRequest: boolean): void {
+    this.state = S_HEAD
+    this.headRequest = headRequest
+    this.partial = null
+    this.statusCode = 0
+    this.keepAlive = false
+    this.keepAliveMs = -1
+    this.trailers = null
+    this.leftover = false
+    this.error = null
+    this.held = null
+    this.heldOff = 0
+    this.sawCR = false
+    this.trailerBytes = 0
+  }
+
+  /** The body runs until the socket ends. */
+  get closeDelimited (): boolean {
+    return this.state === S_BODY_CLOSE
+  }
+
+  /** The socket ended: completes a close-delimited body (true), else the response is cut short (false). */
+  finish (): boolean {
+    if (this.state !== S_BODY_CLOSE) return false
+    this.state = S_DONE
+    this.trailers = {}
+    this.keepAlive = false
+    return true
+  }
+
+  execute (input: Buffer, off: number): number {
+    let buf = input
+    let len = buf.length
+    let i = off
+    const sink = this.sink
+    for (;;) {
+      switch (this.state) {
+        case S_HEAD: {
+          let start = i
+          let from = i
+          if (this.partial !== null) {
+            const p = this.partial
+            this.partial = null
+            from = Math.max(0, p.length - 3)
+            buf = i < len ? Buffer.concat([p, buf.subarray(i)]) : p
+            len = buf.length
+            start = 0
+          }
+          if (start >= len) return NEED_MORE
+          const end = buf.indexOf(CRLFCRLF, from)
+          if (end < 0) {
+            if (len - start > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
+            this.partial = start === 0 ? buf : buf.subarray(start)
+            return NEED_MORE
+          }
+          if (end - start > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
+          i = end + 4
+          const headers: IncomingHttpHeaders = {}
+          const message = this.parseHead(buf.toString('latin1', start, end), headers)
+          if (message === null) return FAILED
+          const status = this.statusCode
+          if (status < 200) {
+            if (status === 101) return this.fail(socketError('bad upgrade', null))
+            // 100 Continue, 102, 103: interim, no body; the real head follows.
+            continue
+          }
+          if (this.headRequest || status === 204 || status === 304) {
+            this.state = S_END
+          } else if (this.chunked) {
+            this.state = S_CHUNK_SIZE
+          } else if (this.hasLength) {
+            this.remaining = this.length
+            this.state = this.length === 0 ? S_END : S_BODY_LEN
+          } else {
+            this.state = S_BODY_CLOSE
+            this.keepAlive = false
+          }
+          if (!sink.onHead(status, message, headers)) return this.stop(buf, i)
+          continue
+        }
+        case S_BODY_LEN: {
+          if (i >= len) return NEED_MORE
+          const n = Math.min(this.remaining, len - i)
+          const chunk = i === 0 && n === len ? buf : buf.subarray(i, i + n)
+          i += n
+          this.remaining -= n
+          if (this.remaining === 0) this.state = S_END
+          if (!sink.onBody(chunk)) return this.stop(buf, i)
+          continue
+        }
+        case S_BODY_CLOSE: {
+          if (i >= len) return NEED_MORE
+          const chunk = i === 0 ? buf : buf.subarray(i)
+          i = len
+          if (!sink.onBody(chunk)) return this.stop(buf, i)
+          continue
+        }
+        case S_CHUNK_SIZE: {
+          if (i >= len) return NEED_MORE
+          // Size lines are a few bytes: a loop beats Buffer.indexOf's native call.
+          let lf = i
+          while (lf < len && buf[lf] !== 10) lf++
+          if (lf === len) lf = -1
+          let line: Buffer
+          let ls: number
+          let le: number
+          if (lf < 0) {
+            this.partial = this.partial === null ? buf.subarray(i) : Buffer.concat([this.partial, buf.subarray(i)])
+            if (this.partial.length > MAX_CHUNK_LINE) return this.fail(parserError('Invalid chunk size line', 'INVALID_CHUNK_SIZE'))
+            return NEED_MORE
+          }
+          if (this.partial !== null) {
+            line = Buffer.concat([this.partial, buf.subarray(i, lf)])
+            this.partial = null
+            ls = 0
+            le = line.length
+          } else {
+            line = buf
+            ls = i
+            le = lf
+          }
+          i = lf + 1
+          const size = chunkSize(line, ls, le)
+          if (size < 0) return this.fail(parserError('Invalid character in chunk size', 'INVALID_CHUNK_SIZE'))
+          if (size === 0) {
+            this.state = S_TRAILERS
+          } else {
+            this.remaining = size
+            this.state = S_CHUNK_DATA
+          }
+          continue
+        }
+        case S_CHUNK_DATA: {
+          if (i >= len) return NEED_MORE
+          const n = Math.min(this.remaining, len - i)
+          const chunk = buf.subarray(i, i + n)
+          i += n
+          this.remaining -= n
+          if (this.remaining === 0) this.state = S_CHUNK_CRLF
+          if (!sink.onBody(chunk)) return this.stop(buf, i)
+          continue
+        }
+        case S_CHUNK_CRLF: {
+          if (i >= len) return NEED_MORE
+          const c = buf[i]!
+          if (c === 13 && !this.sawCR) {
+            this.sawCR = true
+            i++
+            continue
+          }
+          if (c === 10) {
+            this.sawCR = false
+            this.state = S_CHUNK_SIZE
+            i++
+            continue
+          }
+          return this.fail(parserError('Expected CRLF after chunk data', 'STRICT'))
+        }
+        case S_TRAILERS: {
+          if (i >= len) return NEED_MORE
+          const lf = buf.indexOf(10, i)
+          if (lf < 0) {
+            this.partial = this.partial === null ? buf.subarray(i) : Buffer.concat([this.partial, buf.subarray(i)])
+            this.trailerBytes += len - i
+            if (this.trailerBytes > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
+            return NEED_MORE
+          }
+          let s: string
+          if (this.partial !== null) {
+            s = Buffer.concat([this.partial, buf.subarray(i, lf)]).toString('latin1')
+            this.partial = null
+          } else {
+            s = buf.toString('latin1', i, lf)
+          }
+          this.trailerBytes += lf + 1 - i
+          i = lf + 1
+          if (s.length > 0 && s.charCodeAt(s.length - 1) === 13) s = s.slice(0, -1)
+          if (s.length === 0) {
+            this.state = S_END
+            continue
+          }
+          if (this.trailerBytes > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
+          const colon = s.indexOf(':')
+          if (colon <= 0) return this.fail(parserError('Invalid trailer line', 'INVALID_HEADER_TOKEN'))
+          if (this.trailers === null) this.trailers = {}
+          addHeader(this.trailers, s.slice(0, colon).toLowerCase(), s.slice(colon + 1).trim())
+          continue
+        }
+        case S_END: {
+          this.state = S_DONE
+          if (this.trailers === null) this.trailers = {}
+          this.leftover = i < len
+          return COMPLETE
+        }
+        default:
+          // S_DONE: bytes after a complete response.
+          this.leftover = i < len
+          return COMPLETE
+      }
+    }
+  }
+
+  private stop (buf: Buffer, i: number): number {
+    this.held = i < buf.length ? buf : EMPTY
+    this.heldOff = i < buf.length ? i : 0
+    return STOPPED
+  }
+
+  private fail (err: Error): number {
+    this.error = err
+    this.state = S_DONE
+    this.partial = null
+    return FAILED
+  }
+
+  /**
+   * Status line and header lines of one head (without its final CRLFCRLF) into `headers`.
+   * Returns the status message, or null after fail().
+   */
+  private parseHead (s: string, headers: IncomingHttpHeaders): string | null {
+    // Status line: HTTP/1.x SP 3DIGIT [SP reason]
+    let eol = s.indexOf('\n')
+    if (eol < 0) eol = s.length
+    else if (s.charCodeAt(eol - 1) !== 13) { this.fail(parserError('Expected CRLF', 'STRICT')); return null }
+    const lineEnd = eol < s.length ? eol - 1 : eol
+    if (lineEnd < 12 || !s.startsWith('HTTP/1.') || s.charCodeAt(8) !== 32) {
+      this.fail(parserError('Response does not match the HTTP/1.1 protocol (Expected HTTP/)', 'INVALID_CONSTANT'))
+      return null
+    }
+    const minor = s.charCodeAt(7) - 48
+    const d0 = s.charCodeAt(9) - 48
+    const d1 = s.charCodeAt(10) - 48
+    const d2 = s.charCodeAt(11) - 48
+    if ((minor !== 0 && minor !== 1) || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (lineEnd > 12 && s.charCodeAt(12) !== 32)) {
+      this.fail(parserError('Invalid status line', minor !== 0 && minor !== 1 ? 'INVALID_VERSION' : 'INVALID_STATUS'))
+      return null
+    }
+    this.statusCode = d0 * 100 + d1 * 10 + d2
+    const message = lineEnd > 13 ? s.slice(13, lineEnd) : ''
+    this.hasLength = false
+    this.length = 0
+    this.chunked = false
+    this.hasTE = false
+    this.connClose = false
+    this.connKeepAlive = false
+    this.keepAliveMs = -1
+    let kaHeader: string | null = null
+    const stamp = ++headStamp
+
+    let at = eol + 1
+    while (at < s.length) {
+      let nl = s.indexOf('\n', at)
+      let end: number
+      if (nl < 0) {
+        nl = s.length
+        end = nl
+      } else {
+        if (s.charCodeAt(nl - 1) !== 13) { this.fail(parserError('Expected CRLF after header value', 'STRICT')); return null }
+        end = nl - 1
+      }
+      const colon = s.indexOf(':', at)
+      const first = s.charCodeAt(at)
+      if (colon <= at || colon >= end || first === 32 || first === 9) {
+        this.fail(parserError('Invalid header line', 'INVALID_HEADER_TOKEN'))
+        return null
+      }
+      const before = s.charCodeAt(colon - 1)
+      if (before === 32 || before === 9) { this.fail(parserError('Invalid header token', 'INVALID_HEADER_TOKEN')); return null }
+      let vs = colon + 1
+      while (vs < end && (s.charCodeAt(vs) === 32 || s.charCodeAt(vs) === 9)) vs++
+      let ve = end
+      while (ve > vs && (s.charCodeAt(ve - 1) === 32 || s.charCodeAt(ve - 1) === 9)) ve--
+      const value = s.slice(vs, ve)
+      // The spelling's slot from its length and three of its chars (startsWith confirms).
+      const nlen = colon - at
+      const slot = (nlen * 7 + s.charCodeAt(at) + s.charCodeAt(colon - 1) * 3 + s.charCodeAt(at + (nlen >> 1)) * 5) & ((1 << TABLE_BITS) - 1)
+      let e: NameEntry | null = TABLE[slot]!
+      while (e !== null && !(e.raw.length === nlen && s.startsWith(e.raw, at))) e = e.next
+      let key: NameKey
+      if (e !== null) {
+        key = e.key
+      } else {
+        const raw = s.slice(at, colon)
+        key = keyFor(raw.toLowerCase())
+        if (nameCount < MAX_NAMES) {
+          TABLE[slot] = { raw, key, next: TABLE[slot]! }
+          nameCount++
+        }
+      }
+      if (key.stamp !== stamp && !key.careful) {
+        key.stamp = stamp
+        headers[key.lower] = value
+      } else {
+        addHeader(headers, key.lower, value)
+      }
+      switch (key.kind) {
+        case K_CONTENT_LENGTH: {
+          const n = decimal(value)
+          if (n < 0) { this.fail(parserError('Invalid content-length', 'INVALID_CONTENT_LENGTH')); return null }
+          if (this.hasLength && n !== this.length) { this.fail(parserError('Duplicate Content-Length', 'UNEXPECTED_CONTENT_LENGTH')); return null }
+          this.hasLength = true
+          this.length = n
+          break
+        }
+        case K_TRANSFER_ENCODING:
+          this.hasTE = true
+          this.chunked = endsWithChunked(value)
+          break
+        case K_CONNECTION: {
+          const v = value.toLowerCase()
+          if (v.includes('close')) this.connClose = true
+          if (v.includes('keep-alive')) this.connKeepAlive = true
+          break
+        }
+        case K_KEEP_ALIVE:
+          kaHeader = value
+          break
+      }
+      at = nl + 1
+    }
+    if (this.hasTE && this.hasLength && this.statusCode >= 200) {
+      this.fail(parserError('Content-Length can\'t be present with Transfer-Encoding', 'UNEXPECTED_CONTENT_LENGTH'))
+      return null
+    }
+    this.keepAlive = !this.connClose && (minor === 1 || this.connKeepAlive)
+    if (kaHeader !== null && this.keepAlive) this.keepAliveMs = keepAliveTimeout(kaHeader)
+    return message
+  }
+}
+
+/** Size from a chunk-size line `HEX [ws] [; ext] [CR]` in b[start, end), or -1. */
+function chunkSize (b: Buffer, start: number, end: number): number {
+  if (end > start && b[end - 1] === 13) end--
+  let i = start
+  let size = 0
+  while (i < end) {
+    const v = hexVal(b[i]!)
+    if (v < 0) break
+    size = size * 16 + v
+    i++
+  }
+  if (i === start || i - start > 13) return -1
+  while (i < end && (b[i] === 32 || b[i] === 9)) i++
+  if (i < end && b[i] !== 59 /* ; */) return -1
+  return size
+}
+
+/** A Content-Length value as a number, or -1 when it is not plain digits. */
+function decimal (v: string): number {
+  if (v.length === 0 || v.length > 15) return -1
+  let n = 0
+  for (let i = 0; i < v.length; i++) {
+    const d = v.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return -1
+    n = n * 10 + d
+  }
+  return n
+}
+
+/** `transfer-encoding` whose last coding is chunked (RFC 9112 6.3). */
+function endsWithChunked (v: string): boolean {
+  let e = v.length
+  while (e > 0 && (v.charCodeAt(e - 1) === 32 || v.charCodeAt(e - 1) === 9)) e--
+  if (e < 7) return false
+  if (v.slice(e - 7, e).toLowerCase() !== 'chunked') return false
+  if (e === 7) return true
+  const c = v.charCodeAt(e - 8)
+  return c === 44 || c === 32 || c === 9
+}
+
+/** `timeout=N` of a keep-alive header in ms, or -1. */
+function keepAliveTimeout (v: string): number {
+  const at = v.toLowerCase().indexOf('timeout=')
+  if (at < 0) return -1
+  let i = at + 8
+  let n = 0
+  const s = i
+  for (; i < v.length; i++) {
+    const d = v.charCodeAt(i) - 48
+    if (d < 0 || d > 9) break
+    n = n * 10 + d
+  }
+  return i === s ? -1 : n * 1000
+}
