@@ -1,6 +1,6 @@
 import type { HttpReq, HttpRes } from './http1/server.js'
 import { SwitchyardError } from '../shared/errors.js'
-import { readBody } from './body.js'
+import { bodyIfRead, readBody } from './body.js'
 import { InFlight, type GatewayContext } from './context.js'
 import { asSwitchyardError, sendError, sseErrorEvent } from './errors.js'
 import { proxyRequest, requestIdOf } from './proxy.js'
@@ -45,7 +45,7 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
   let inflight: { inc (): void, dec (): void } | null = null
   try {
     if (ctx.shuttingDown) throw shuttingDown()
-    const raw = await readBody(req, ctx.config.max_body_size)
+    const raw = bodyIfRead(req, ctx.config.max_body_size) ?? await readBody(req, ctx.config.max_body_size)
     const parsed = validateRequest(endpoint, parseJsonBody(raw))
     const snap = ctx.registry.snapshot
     let body: Buffer | string = raw
