@@ -4,6 +4,9 @@
  *     one upstream alone is the bottleneck, so it is no floor there),
  *   - nginx: Debian's nginx, one worker, upstream keepalive, proxy_buffering off (installed with
  *     apt-get when missing and we are root; otherwise skipped, and the run says so),
+ *   - raw: the Node socket floor (net sockets on both sides, request and answer bytes copied
+ *     through unchanged, framing followed only to find ends; bench/lib/raw-proxy.ts): the least
+ *     any Node proxy pays per request, so the table shows how much of nginx's lead is Node's,
  *   - bare: a bare Node proxy (node:http + undici Pool.dispatch per upstream, round robin, bytes
  *     through; bench/lib/bare-proxy.ts),
  *   - gateway: `switchyard serve` with default settings (log level info, stdout to /dev/null),
@@ -443,10 +446,10 @@ export async function main (argv: string[]): Promise<void> {
       const lines: Array<Array<string | number>> = []
       for (const gw of gws) {
         for (const conc of json) {
-          lines.push([LABELS[gw.name], String(conc), med(pick(gw.name, 'json', conc), c => c.cpuMsPerReq), show(ratio(gw.name, 'nginx', 'json', conc), 2), show(ratio(gw.name, 'bare', 'json', conc), 1.2), show(ratio(gw.name, 'portkey', 'json', conc), null)])
+          lines.push([LABELS[gw.name], String(conc), med(pick(gw.name, 'json', conc), c => c.cpuMsPerReq), show(ratio(gw.name, 'nginx', 'json', conc), 2), show(ratio(gw.name, 'bare', 'json', conc), 1.2), show(ratio(gw.name, 'raw', 'json', conc), null), show(ratio('raw', 'nginx', 'json', conc), null), show(ratio(gw.name, 'portkey', 'json', conc), null)])
         }
       }
-      keep(table(['gateway', 'conc', 'CPU ms/req', '÷ nginx (goal ≤2x)', '÷ bare (goal ≤1.2x)', '÷ Portkey'], lines))
+      keep(table(['gateway', 'conc', 'CPU ms/req', '÷ nginx (goal ≤2x)', '÷ bare (goal ≤1.2x)', '÷ Node floor', 'floor ÷ nginx', '÷ Portkey'], lines))
       const streams = modes.filter(m => MODES[m].stream)
       if (streams.length > 0) {
         say('\nstreaming, for information: gateway CPU per request (so per token) ÷ nginx, ÷ bare and ÷ Portkey')

@@ -34,6 +34,8 @@ export const SERVE_SETTINGS = {
   admin_key: { kind: 'secret', default: null, doc: 'when set, /workers requires `Authorization: Bearer <key>`' },
   log_level: { kind: 'enum', default: 'info', values: LOG_LEVELS, doc: 'pino log level' },
   max_body_size: { kind: 'bytes', default: 32 * 1024 * 1024, min: 1024, max: 1024 ** 3, doc: 'largest request body accepted (413 beyond)' },
+  keep_alive_timeout: { kind: 'duration', default: 65_000, min: 1_000, max: DAY_MS, doc: 'an idle client connection (keep-alive, between requests) is closed after this long; clients are told in Keep-Alive: timeout=' },
+  headers_timeout: { kind: 'duration', default: 60_000, min: 1_000, max: DAY_MS, doc: 'a client must send a request\'s head, and a body it started, within this long' },
   max_client_backlog: { kind: 'bytes', default: 4 * 1024 * 1024, min: 1024, max: 1024 ** 3, doc: 'a streaming client that falls this far behind (bytes queued for it in the gateway) is cut and its request cancelled at the worker: engines cannot pause one sequence, so the alternative is unbounded memory (native transport; HTTP upstreams pause instead)' },
   connect_timeout: { kind: 'duration', default: 5_000, min: 1, max: DAY_MS, doc: 'deadline to open a connection to a worker' },
   first_byte_timeout: { kind: 'duration', default: 300_000, min: 1, max: DAY_MS, doc: 'deadline for a worker\'s response headers (non-streaming requests wait for the whole completion)' },

@@ -35,10 +35,6 @@ export interface GatewayOptions {
 }
 
 
-/** node:http's defaults, kept: idle keep-alive connections close after 65 s; a head must arrive within 60 s. */
-const KEEP_ALIVE_MS = 65_000
-const HEADERS_TIMEOUT_MS = 60_000
-
 function checkBearer (req: HttpReq, key: string | null): boolean {
   if (key === null) return true
   const h = req.headers.authorization
@@ -152,9 +148,10 @@ export class Gateway implements AsyncDisposable {
       shuttingDown: false
     }
     const handler = (req: HttpReq, res: HttpRes): void => { void this.handle(req, res) }
-    const fallback = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0 }, handler)
+    // node:http's requestTimeout stays off: a streamed answer may take as long as it takes (request_timeout bounds it).
+    const fallback = createServer({ keepAliveTimeout: config.keep_alive_timeout, headersTimeout: config.headers_timeout, requestTimeout: 0 }, handler)
     fallback.on('clientError', answerClientError)
-    this.server = new Http1Server(handler, fallback, { bodyLimit: config.max_body_size, keepAliveTimeout: KEEP_ALIVE_MS, headersTimeout: HEADERS_TIMEOUT_MS })
+    this.server = new Http1Server(handler, fallback, { bodyLimit: config.max_body_size, keepAliveTimeout: config.keep_alive_timeout, headersTimeout: config.headers_timeout })
   }
 
   /** Listens, then registers the configured workers (waiting for their first contact). */

@@ -236,3 +236,21 @@ test('http1: idle keep-alive connections close after the keep-alive timeout; clo
     await gone
   }, { keepAliveTimeout: 300 })
 })
+
+test('http1: the gateway\'s --keep-alive-timeout reaches clients (Keep-Alive: timeout=) and closes idle connections', { timeout: 15_000 }, async () => {
+  const { startGateway } = await import('../fixtures/gateway.js')
+  const gw = await startGateway(['--worker', 'm=http://127.0.0.1:9', '--keep-alive-timeout', '1s'])
+  try {
+    const port = Number(new URL(gw.url).port)
+    const t0 = Date.now()
+    const { text, closed } = await raw(port, ['GET /health HTTP/1.1\r\nHost: x\r\n\r\n'])
+    assert.equal(closed, true)
+    const [r] = bodies(text)
+    assert.equal(r!.status, 200)
+    assert.equal(r!.headers['keep-alive'], 'timeout=1')
+    const ms = Date.now() - t0
+    assert.ok(ms >= 900 && ms < 4000, `closed after ${ms} ms`)
+  } finally {
+    await gw.close(0)
+  }
+})
