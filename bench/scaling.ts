@@ -166,7 +166,7 @@ export async function main (argv: string[]): Promise<void> {
   if (top !== base) {
     const ratio = top.res.summary.outputTokenThroughput / baseTps
     const goal = GOAL_EFFICIENCY * top.engines / base.engines
-    verdict = `\n${top.engines} engines vs ${base.engines}: ${fmt(ratio)}x output tokens/s (goal ≥ ${fmt(goal)}x, ${GOAL_EFFICIENCY * 100}% of ideal): ${ratio >= goal ? 'PASS' : 'MISS'}`
+    verdict = `\n${top.engines} engines vs ${base.engines}: ${fmt(ratio) === fmt(goal) ? ratio.toFixed(3) : fmt(ratio)}x output tokens/s (goal ≥ ${fmt(goal)}x, ${GOAL_EFFICIENCY * 100}% of ideal): ${ratio >= goal ? 'PASS' : 'MISS'}`
   }
   const warn = rows.flatMap(warnings).map(w => `warning: ${w}`).join('\n')
   console.log(verdict + (warn === '' ? '' : '\n' + warn))
