@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import { invalidBody, SwitchyardError } from '../shared/errors.js'
 import { HIGH, LOW, MEDIUM } from './scheduler.js'
 
@@ -17,8 +16,7 @@ const HEADER_CLASSES: Record<string, number> = { high: HIGH, medium: MEDIUM, low
  * front proxy can override what clients claim; else the body's integer `priority` (which also
  * reaches vLLM untouched); else medium.
  */
-export function priorityClass (body: Record<string, unknown>, headers: IncomingHttpHeaders, t: PriorityThresholds): number {
-  const h = headers['x-priority']
+export function priorityClass (body: Record<string, unknown>, h: string | undefined, t: PriorityThresholds): number {
   if (h !== undefined) {
     const cls = typeof h === 'string' ? HEADER_CLASSES[h.toLowerCase()] : undefined
     if (cls === undefined) {

@@ -1,5 +1,5 @@
 import { createServer } from 'node:http'
-import { answerClientError, Http1Server, type HttpReq, type HttpRes } from './http1/server.js'
+import { answerClientError, hotHeader, Http1Server, type HttpReq, type HttpRes } from './http1/server.js'
 import { destination, pino, type Logger } from 'pino'
 import { accessLogFor } from './access-log.js'
 import { parseQueueWeights, type ServeConfig } from '../config/serve.js'
@@ -37,7 +37,7 @@ export interface GatewayOptions {
 
 function checkBearer (req: HttpReq, key: string | null): boolean {
   if (key === null) return true
-  const h = req.headers.authorization
+  const h = hotHeader(req, 'authorization')
   return typeof h === 'string' && h.length === key.length + 7 && h.startsWith('Bearer ') && h.endsWith(key)
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
-import type { HttpReq, HttpRes } from './http1/server.js'
+import { hotHeader, type HttpReq, type HttpRes } from './http1/server.js'
 import { randomUUID } from 'node:crypto'
 import type { Admission, AdmitRequest } from '../admission/admission.js'
 import { priorityClass } from '../admission/priority.js'
@@ -20,6 +20,7 @@ import { clientHeaders, upstreamHeaders } from './headers.js'
 import { promptTokens } from './tokens.js'
 import { promptText, type ParsedRequest } from './validate.js'
 
+const NO_HEADERS: IncomingHttpHeaders = Object.freeze({})
 const PATHS = { chat: '/v1/chat/completions', completions: '/v1/completions' } as const
 /**
  * A request's weight in windows and queues: prompt tokens (counted when the policy tokenized,
@@ -39,8 +40,8 @@ function keepaliveFor (res: HttpRes, requestId: string): () => void {
 }
 
 export function requestIdOf (req: HttpReq): string {
-  const h = req.headers['x-request-id']
-  return typeof h === 'string' && h !== '' && h.length <= 200 ? h : randomUUID()
+  const h = hotHeader(req, 'x-request-id')
+  return h !== undefined && h !== '' && h.length <= 200 ? h : randomUUID()
 }
 
 function noWorker (model: string): SwitchyardError {
@@ -237,11 +238,12 @@ export async function proxyRequest (ctx: GatewayContext, req: HttpReq, res: Http
     ctx.observeTokenize(model, (performance.now() - t0) / 1000)
   }
   const weight = tokenEstimate(parsed, tokens === null ? null : tokens.length, cfg.expected_output_tokens)
-  const route: RouteRequest = { model, body: parsed.body, text, tokens, headers: req.headers, tokenEstimate: weight, excluded: null, policyPrefill: 0, policyBlocks: 0 }
+  // Only session affinity reads headers: the fast server's header object is not built otherwise.
+  const route: RouteRequest = { model, body: parsed.body, text, tokens, headers: cfg.session_affinity ? req.headers : NO_HEADERS, tokenEstimate: weight, excluded: null, policyPrefill: 0, policyBlocks: 0 }
   const admit: AdmitRequest = {
     model,
     route,
-    cls: priorityClass(parsed.body, req.headers, ctx.priority),
+    cls: priorityClass(parsed.body, hotHeader(req, 'x-priority'), ctx.priority),
     lane: USER_LANE,
     arrival: started,
     keepalive: parsed.stream && cfg.sse_keepalive_ms > 0 ? keepaliveFor(res, requestId) : null,

@@ -4,7 +4,7 @@ import { createServer } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { request } from 'undici'
 import { readBody } from '../../src/frontend/body.js'
-import { answerClientError, Http1Request, Http1Server, type HttpReq, type HttpRes } from '../../src/frontend/http1/server.js'
+import { answerClientError, hotHeader, Http1Request, Http1Server, type HttpReq, type HttpRes } from '../../src/frontend/http1/server.js'
 
 /** Echoes what the handler saw: which path served it, method, url, a header, the body. */
 async function echo (req: HttpReq, res: HttpRes): Promise<void> {
@@ -26,6 +26,11 @@ async function echo (req: HttpReq, res: HttpRes): Promise<void> {
     res.writeHead(200, { 'content-type': 'text/event-stream' })
     res.write('data: started\n\n')
     res.on('close', () => { closedUnderway.push(res.writableEnded) })
+    return
+  }
+  if (req.url === '/headers') {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ fast: req instanceof Http1Request, headers: req.headers, raw: req.rawHeaders, hot: [hotHeader(req, 'x-request-id'), hotHeader(req, 'x-priority'), hotHeader(req, 'authorization')] }))
     return
   }
   const doc = JSON.stringify({ fast: req instanceof Http1Request, method: req.method, url: req.url, x: req.headers['x-test'] ?? null, body: body.toString() })
@@ -253,4 +258,20 @@ test('http1: the gateway\'s --keep-alive-timeout reaches clients (Keep-Alive: ti
   } finally {
     await gw.close(0)
   }
+})
+
+test('http1: the fast path\'s headers read as node:http\'s do (case, repeats, set-cookie, first-wins names, OWS) and the hot ones match', { timeout: 10_000 }, async () => {
+  await withServer(async (port) => {
+    const fields = 'Host: x\r\nX-Request-Id: a\r\nx-request-id: b\r\nAuthorization: Bearer one\r\nauthorization: Bearer two\r\nSet-Cookie: c=1\r\nset-cookie: d=2\r\nX-Priority:high\r\nX-Multi: 1\r\nx-multi:  2 \t\r\nUser-Agent: u1\r\nUser-Agent: u2\r\nX-Empty:\r\nX-Latin: caf\xe9\r\n\r\n'
+    const fast = await raw(port, [Buffer.from('GET /headers HTTP/1.1\r\n' + fields, 'latin1')], countResponses(1))
+    const slow = await raw(port, [Buffer.from('GET /headers HTTP/1.0\r\n' + fields, 'latin1')])
+    const a = JSON.parse(bodies(fast.text)[0]!.body)
+    const b = JSON.parse(Buffer.from(slow.text.slice(slow.text.indexOf('\r\n\r\n') + 4), 'latin1').toString())
+    assert.equal(a.fast, true)
+    assert.equal(b.fast, false)
+    assert.deepEqual(a.headers, b.headers)
+    assert.deepEqual(a.raw, b.raw)
+    assert.deepEqual(a.hot, b.hot)
+    assert.deepEqual(a.hot, ['a, b', 'high', 'Bearer one'])
+  })
 })
