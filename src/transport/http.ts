@@ -11,7 +11,7 @@ export interface HttpTransportOptions {
 
 /**
  * One worker's HTTP client: our own HTTP/1.1 pool for http:// workers (http1/pool.ts: about 65%
- * of undici's CPU per request on this path, a third of its user-space instructions), undici for
+ * of undici's CPU per request on this path, under half its user-space instructions), undici for
  * https:// ones.
  */
 export class HttpUpstream implements WorkerClient {
