@@ -186,11 +186,15 @@ class Connection implements ResponseOwner {
     this.state = State.Head
     this.deadline = Date.now() + this.server.opts.keepAliveTimeout
     if (this.socket.isPaused()) this.socket.resume()
-    const pending = this.pending
-    if (pending !== null) {
-      // A pipelined request: parsed after the handler that ended this one has returned.
-      this.pending = null
-      setImmediate(() => { if (this.state === State.Head) this.parse(pending) })
+    if (this.pending !== null) {
+      // A pipelined request: parsed after the handler that ended this one has returned. The bytes
+      // stay in `pending` until then, so a read that lands first is appended behind them.
+      setImmediate(() => {
+        const pending = this.pending
+        if (this.state !== State.Head || pending === null) return
+        this.pending = null
+        this.parse(pending)
+      })
     }
   }
 
