@@ -40,11 +40,11 @@ async function echo (req: HttpReq, res: HttpRes): Promise<void> {
 
 const closedUnderway: boolean[] = []
 
-async function withServer (fn: (port: number, server: Http1Server) => Promise<void>, opts: { keepAliveTimeout?: number } = {}): Promise<void> {
+async function withServer (fn: (port: number, server: Http1Server) => Promise<void>, opts: { keepAliveTimeout?: number, headersTimeout?: number } = {}): Promise<void> {
   const handler = (req: HttpReq, res: HttpRes): void => { void echo(req, res) }
   const fallback = createServer({ requestTimeout: 0 }, handler)
   fallback.on('clientError', answerClientError)
-  const server = new Http1Server(handler, fallback, { bodyLimit: 1024, keepAliveTimeout: opts.keepAliveTimeout ?? 5000, headersTimeout: 5000 })
+  const server = new Http1Server(handler, fallback, { bodyLimit: 1024, keepAliveTimeout: opts.keepAliveTimeout ?? 5000, headersTimeout: opts.headersTimeout ?? 5000 })
   await server.listen(0, '127.0.0.1')
   try {
     await fn(server.address().port, server)
@@ -274,4 +274,17 @@ test('http1: the fast path\'s headers read as node:http\'s do (case, repeats, se
     assert.deepEqual(a.hot, b.hot)
     assert.deepEqual(a.hot, ['a, b', 'high', 'Bearer one'])
   })
+})
+
+test('http1: a head or a body that stops arriving is cut after the headers timeout', { timeout: 10_000 }, async () => {
+  await withServer(async (port) => {
+    for (const partial of ['POST /slow HTTP/1.1\r\nHost: x\r\nContent-Le', post('/slow', 'abcdef').slice(0, -3)]) {
+      const t0 = Date.now()
+      const { text, closed } = await raw(port, [partial])
+      const ms = Date.now() - t0
+      assert.equal(closed, true)
+      assert.equal(text, '', 'nothing is answered to a request that never arrived whole')
+      assert.ok(ms >= 250 && ms < 3000, `closed after ${ms} ms`)
+    }
+  }, { headersTimeout: 300 })
 })
