@@ -1,4 +1,6 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
+import type { HeaderLookup } from '../routing/policy.js'
+import { Http1Request, type HttpReq } from './http1/server.js'
 
 /**
  * Hop-by-hop headers (RFC 9110 7.6.1) and the ones the gateway sets itself; everything else
@@ -21,12 +23,17 @@ const RESPONSE_DROP = new Set([
 export function upstreamHeaders (raw: string[], requestId: string, dropAuth: boolean, workerKey: string | null, bodyRewritten: boolean): string[] {
   const out: string[] = []
   let hasType = false
+  let hasAuth = false
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!
     const lower = name.toLowerCase()
     if (REQUEST_DROP.has(lower)) continue
-    if (lower === 'authorization' && (dropAuth || workerKey !== null)) continue
-    if (lower === 'content-type') {
+    // Both are first-wins in node's header object: a repeat is not forwarded either.
+    if (lower === 'authorization') {
+      if (dropAuth || workerKey !== null || hasAuth) continue
+      hasAuth = true
+    } else if (lower === 'content-type') {
+      if (hasType) continue
       hasType = true
       if (bodyRewritten) { out.push(name, 'application/json'); continue }
     }
@@ -36,6 +43,33 @@ export function upstreamHeaders (raw: string[], requestId: string, dropAuth: boo
   if (workerKey !== null) out.push('authorization', `Bearer ${workerKey}`)
   out.push('x-request-id', requestId)
   return out
+}
+
+/**
+ * The upstream request's header lines (`name: value\r\n` each; the transport adds host and
+ * content-length). From the fast server's request, its field lines go through as bytes
+ * (`forward`, cut during the parse) with the few the proxy sets appended; from node:http's,
+ * through `upstreamHeaders`.
+ */
+export function upstreamHeaderBlock (req: HttpReq, requestId: string, dropAuth: boolean, workerKey: string | null, bodyRewritten: boolean): string {
+  if (req instanceof Http1Request) {
+    const type = req.contentType
+    let out = req.forward + 'content-type: ' + (bodyRewritten || type === undefined ? 'application/json' : type) + '\r\n'
+    if (workerKey !== null) out += 'authorization: Bearer ' + workerKey + '\r\n'
+    else if (!dropAuth && req.authorization !== undefined) out += 'authorization: ' + req.authorization + '\r\n'
+    return out + 'x-request-id: ' + requestId + '\r\n'
+  }
+  const h = upstreamHeaders(req.rawHeaders, requestId, dropAuth, workerKey, bodyRewritten)
+  let out = ''
+  for (let i = 0; i < h.length; i += 2) out += h[i]! + ': ' + h[i + 1]! + '\r\n'
+  return out
+}
+
+/** What a policy reads of a request's headers: the fast request itself; node's header object behind a lookup. */
+export function headerLookup (req: HttpReq): HeaderLookup {
+  if (req instanceof Http1Request) return req
+  const h = req.headers
+  return { get: (name) => { const v = h[name]; return typeof v === 'string' ? v : v?.[0] } }
 }
 
 /** Client response headers from the worker's, with the request id added. */

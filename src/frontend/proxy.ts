@@ -5,7 +5,7 @@ import type { Admission, AdmitRequest } from '../admission/admission.js'
 import { priorityClass } from '../admission/priority.js'
 import { INTERNAL_LANE, USER_LANE } from '../admission/scheduler.js'
 import type { Worker } from '../registry/worker.js'
-import type { Policy, RouteRequest } from '../routing/policy.js'
+import { NO_HEADERS, type Policy, type RouteRequest } from '../routing/policy.js'
 import { builtinTokenizer } from '../tokenize/index.js'
 import { SwitchyardError } from '../shared/errors.js'
 import type { Dispatcher } from 'undici'
@@ -16,11 +16,10 @@ import { NativeExchange, nativeRequestOf } from './native-exchange.js'
 import type { GatewayContext, InFlight } from './context.js'
 import { sseErrorEvent } from './errors.js'
 import type { ModelMetrics } from './metrics.js'
-import { clientHeaders, upstreamHeaders } from './headers.js'
+import { clientHeaders, headerLookup, upstreamHeaderBlock } from './headers.js'
 import { promptTokens } from './tokens.js'
 import { promptText, type ParsedRequest } from './validate.js'
 
-const NO_HEADERS: IncomingHttpHeaders = Object.freeze({})
 const PATHS = { chat: '/v1/chat/completions', completions: '/v1/completions' } as const
 /**
  * A request's weight in windows and queues: prompt tokens (counted when the policy tokenized,
@@ -134,7 +133,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /** `budgetMs` > 0: what is left of the request's request_timeout; the attempt is aborted when it runs out. */
-  run (up: HttpUpstream, path: string, headers: string[], body: Buffer | string, budgetMs = 0): Promise<Error | null> {
+  run (up: HttpUpstream, path: string, headers: string, body: Buffer | string, budgetMs = 0): Promise<Error | null> {
     return new Promise(resolve => {
       this.settle = resolve
       if (budgetMs > 0) {
@@ -238,8 +237,8 @@ export async function proxyRequest (ctx: GatewayContext, req: HttpReq, res: Http
     ctx.observeTokenize(model, (performance.now() - t0) / 1000)
   }
   const weight = tokenEstimate(parsed, tokens === null ? null : tokens.length, cfg.expected_output_tokens)
-  // Only session affinity reads headers: the fast server's header object is not built otherwise.
-  const route: RouteRequest = { model, body: parsed.body, text, tokens, headers: cfg.session_affinity ? req.headers : NO_HEADERS, tokenEstimate: weight, excluded: null, policyPrefill: 0, policyBlocks: 0 }
+  // Policies read headers through a lookup: the fast server's request answers it from its parse, no header object is built.
+  const route: RouteRequest = { model, body: parsed.body, text, tokens, headers: cfg.session_affinity ? headerLookup(req) : NO_HEADERS, tokenEstimate: weight, excluded: null, policyPrefill: 0, policyBlocks: 0 }
   const admit: AdmitRequest = {
     model,
     route,
@@ -318,7 +317,7 @@ export async function proxyRequest (ctx: GatewayContext, req: HttpReq, res: Http
         if (up.tombstonedUntil > 0) worker.unavailableUntil = up.tombstonedUntil
       } else {
         const up = httpUpstreamFor(worker, ctx.transport)
-        const headers = upstreamHeaders(req.rawHeaders, requestId, cfg.api_key !== null, worker.apiKey, bodyRewritten)
+        const headers = upstreamHeaderBlock(req, requestId, cfg.api_key !== null, worker.apiKey, bodyRewritten)
         const ex: Exchange = new Exchange(res, requestId, started, parsed.stream, mm, failures + 1 < cfg.retry_attempts, requeues < cfg.max_requeues, admission, policy!, worker, route)
         abort.exchange = ex
         try {

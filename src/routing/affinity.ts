@@ -157,7 +157,6 @@ export class SessionAffinity implements Policy {
 }
 
 function sessionId (req: RouteRequest, o: AffinityOptions): string | null {
-  const h = req.headers[o.header]
-  const v = Array.isArray(h) ? h[0] : h
-  return typeof v === 'string' && v.length > 0 && v.length <= o.maxIdLength ? v : null
+  const v = req.headers.get(o.header)
+  return v !== undefined && v.length > 0 && v.length <= o.maxIdLength ? v : null
 }

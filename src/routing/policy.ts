@@ -1,6 +1,17 @@
-import type { IncomingHttpHeaders } from 'node:http'
 import type { RouterPolicy } from '../registry/router-manager.js'
 import type { Worker } from '../registry/worker.js'
+
+/**
+ * A request's headers as a policy reads them: the first value by lowercase name. A
+ * `Map<string, string>` is one; the fast server's request is one without building node's header
+ * object (frontend/http1/request-head.ts).
+ */
+export interface HeaderLookup {
+  get: (name: string) => string | undefined
+}
+
+/** No headers (callers that have none, and policies' tests). */
+export const NO_HEADERS: HeaderLookup = new Map<string, string>()
 
 /** What a policy may look at. Fields a caller does not have are null (tokens until a policy needs them). */
 export interface RouteRequest {
@@ -9,7 +20,7 @@ export interface RouteRequest {
   /** Prompt text (completions) or the role-tagged message contents (chat); set when the policy `needs` it. */
   text: string | null
   tokens: Uint32Array | null
-  readonly headers: IncomingHttpHeaders
+  readonly headers: HeaderLookup
   /** Estimated tokens this request adds to a worker's load (prompt estimate + max_tokens). */
   readonly tokenEstimate: number
   /** Workers this request already failed on (retries); null on the first attempt. */

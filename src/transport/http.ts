@@ -42,8 +42,9 @@ export class HttpUpstream implements WorkerClient {
   /**
    * Sends one POST; the handler gets the response head and each body chunk as it arrives (no
    * stream in between). Connect, first-byte (headers) and idle (between chunks) deadlines apply.
+   * `headers`: the header lines, `name: value\r\n` each, without host and content-length.
    */
-  dispatch (path: string, headers: string[], body: Buffer | string, handler: Dispatcher.DispatchHandler): void {
+  dispatch (path: string, headers: string, body: Buffer | string, handler: Dispatcher.DispatchHandler): void {
     const req: Http1Request = {
       method: 'POST',
       path: this.basePath + path,
@@ -53,12 +54,29 @@ export class HttpUpstream implements WorkerClient {
       bodyTimeout: this.opts.idleTimeout
     }
     if (this.fast !== null) this.fast.dispatch(req, handler)
-    else this.pool!.dispatch(req as Dispatcher.DispatchOptions, handler)
+    else this.pool!.dispatch({ ...req, headers: headerPairs(headers) } as Dispatcher.DispatchOptions, handler)
   }
 
   close (): Promise<void> {
     return this.fast !== null ? this.fast.close() : this.pool!.close()
   }
+}
+
+/** Header lines (`name: value\r\n` each) as undici takes them: [name, value, ...], values without OWS. */
+export function headerPairs (block: string): string[] {
+  const out: string[] = []
+  let at = 0
+  while (at < block.length) {
+    const eol = block.indexOf('\r\n', at)
+    const colon = block.indexOf(':', at)
+    let a = colon + 1
+    let b = eol
+    while (a < b && (block.charCodeAt(a) === 32 || block.charCodeAt(a) === 9)) a++
+    while (b > a && (block.charCodeAt(b - 1) === 32 || block.charCodeAt(b - 1) === 9)) b--
+    out.push(block.slice(at, colon), block.slice(a, b))
+    at = eol + 2
+  }
+  return out
 }
 
 /** The worker's client, created on first use (the worker keeps it until it drains). */

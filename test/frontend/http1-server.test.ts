@@ -4,6 +4,8 @@ import { createServer } from 'node:http'
 import { connect, type Socket } from 'node:net'
 import { request } from 'undici'
 import { readBody } from '../../src/frontend/body.js'
+import { headerLookup, upstreamHeaderBlock } from '../../src/frontend/headers.js'
+import { headerPairs } from '../../src/transport/http.js'
 import { answerClientError, hotHeader, Http1Request, Http1Server, type HttpReq, type HttpRes } from '../../src/frontend/http1/server.js'
 
 /** Echoes what the handler saw: which path served it, method, url, a header, the body. */
@@ -30,7 +32,7 @@ async function echo (req: HttpReq, res: HttpRes): Promise<void> {
   }
   if (req.url === '/headers') {
     res.writeHead(200, { 'content-type': 'application/json' })
-    res.end(JSON.stringify({ fast: req instanceof Http1Request, headers: req.headers, raw: req.rawHeaders, hot: [hotHeader(req, 'x-request-id'), hotHeader(req, 'x-priority'), hotHeader(req, 'authorization')] }))
+    res.end(JSON.stringify({ fast: req instanceof Http1Request, headers: req.headers, raw: req.rawHeaders, hot: [hotHeader(req, 'x-request-id'), hotHeader(req, 'x-priority'), hotHeader(req, 'authorization')], lookup: LOOKED_UP.map(n => headerLookup(req).get(n) ?? null), upstream: upstreamHeaderBlock(req, 'rid', false, null, false) }))
     return
   }
   const doc = JSON.stringify({ fast: req instanceof Http1Request, method: req.method, url: req.url, x: req.headers['x-test'] ?? null, body: body.toString() })
@@ -39,6 +41,7 @@ async function echo (req: HttpReq, res: HttpRes): Promise<void> {
 }
 
 const closedUnderway: boolean[] = []
+const LOOKED_UP = ['x-session-id', 'x-request-id', 'x-priority', 'authorization', 'content-type', 'x-multi', 'user-agent', 'set-cookie', 'x-empty', 'x-latin', 'host', 'missing']
 
 async function withServer (fn: (port: number, server: Http1Server) => Promise<void>, opts: { keepAliveTimeout?: number, headersTimeout?: number } = {}): Promise<void> {
   const handler = (req: HttpReq, res: HttpRes): void => { void echo(req, res) }
@@ -262,7 +265,8 @@ test('http1: the gateway\'s --keep-alive-timeout reaches clients (Keep-Alive: ti
 
 test('http1: the fast path\'s headers read as node:http\'s do (case, repeats, set-cookie, first-wins names, OWS) and the hot ones match', { timeout: 10_000 }, async () => {
   await withServer(async (port) => {
-    const fields = 'Host: x\r\nX-Request-Id: a\r\nx-request-id: b\r\nAuthorization: Bearer one\r\nauthorization: Bearer two\r\nSet-Cookie: c=1\r\nset-cookie: d=2\r\nX-Priority:high\r\nX-Multi: 1\r\nx-multi:  2 \t\r\nUser-Agent: u1\r\nUser-Agent: u2\r\nX-Empty:\r\nX-Latin: caf\xe9\r\n\r\n'
+    const fields = 'Host: x\r\nX-Request-Id: a\r\nx-request-id: b\r\nAuthorization: Bearer one\r\nauthorization: Bearer two\r\nSet-Cookie: c=1\r\nset-cookie: d=2\r\nX-Priority:high\r\nX-Multi: 1\r\nx-multi:  2 \t\r\nUser-Agent: u1\r\nUser-Agent: u2\r\nX-Empty:\r\nX-Latin: caf\xe9\r\n' +
+      'Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Authorization: p\r\nContent-Type: text/plain\r\ncontent-type: application/json\r\nX-Session-Id: s1\r\nx-session-id: s2\r\n\r\n'
     const fast = await raw(port, [Buffer.from('GET /headers HTTP/1.1\r\n' + fields, 'latin1')], countResponses(1))
     const slow = await raw(port, [Buffer.from('GET /headers HTTP/1.0\r\n' + fields, 'latin1')])
     const a = JSON.parse(bodies(fast.text)[0]!.body)
@@ -273,6 +277,20 @@ test('http1: the fast path\'s headers read as node:http\'s do (case, repeats, se
     assert.deepEqual(a.raw, b.raw)
     assert.deepEqual(a.hot, b.hot)
     assert.deepEqual(a.hot, ['a, b', 'high', 'Bearer one'])
+    // Policies' header lookups see what node's header object has.
+    assert.deepEqual(a.lookup, b.lookup)
+    assert.deepEqual(a.lookup.slice(0, 5), ['s1, s2', 'a, b', 'high', 'Bearer one', 'text/plain'])
+    // The same headers go upstream either way (the fast path's bytes as sent, node's values trimmed).
+    const norm = (block: string): string[] => {
+      const p = headerPairs(block)
+      const out: string[] = []
+      for (let i = 0; i < p.length; i += 2) out.push(`${p[i]!.toLowerCase()}: ${p[i + 1]!}`)
+      return out.sort()
+    }
+    assert.deepEqual(norm(a.upstream), norm(b.upstream))
+    assert.deepEqual(norm(a.upstream).filter(l => /^(host|connection|keep-alive|te|proxy-|content-length)/.test(l)), [])
+    assert.deepEqual(norm(a.upstream).filter(l => /^(authorization|content-type|x-request-id|x-session-id)/.test(l)), ['authorization: Bearer one', 'content-type: text/plain', 'x-request-id: rid', 'x-session-id: s1', 'x-session-id: s2'])
+    assert.ok(a.upstream.includes('x-multi:  2 \t\r\n'), 'the fast path forwards field lines byte for byte')
   })
 })
 

@@ -4,34 +4,64 @@ import type { IncomingHttpHeaders } from 'node:http'
  * A request the fast server parsed itself: method, target, headers, and the whole body (the
  * gateway reads every body whole before acting on it, so the server reads it first).
  *
- * `headers` (node's lowercase-keyed object) is built on first use: the hot path reads only the
- * few headers taken out during the parse (`requestId`, `priority`, `authorization`), and an
- * OpenAI client sends sixteen headers a request (the x-stainless-* family) that only need to pass
- * through, which `rawHeaders` does.
+ * The parse looks closely only at the few header names the gateway acts on: framing, the ones
+ * it reads on the hot path (taken out as `requestId`, `priority`, `authorization`, `sessionId`,
+ * `contentType`), and the hop-by-hop ones it must not forward. Every other field line is left as
+ * bytes: `forward` is the head's field lines minus those, ready to send upstream as they came.
+ * An OpenAI client sends sixteen headers a request (the x-stainless-* family) that only pass
+ * through; turning each into strings, lowercasing it and writing it back cost more than parsing.
+ * `rawHeaders` and `headers` (node's shapes) are built on first use, for the rest of the gateway.
  */
 export class Http1Request {
   readonly method: string
   readonly url: string
-  readonly rawHeaders: string[]
+  /** The head as latin1, through the blank line. */
+  readonly head: string
   /** The body (empty when there is none, or when its declared length is over the limit and it is not read). */
   body: Buffer
   /** Declared Content-Length (0 without one). */
   readonly contentLength: number
   /** The client asked to close after this exchange (`Connection: close`). */
   readonly close: boolean
-  /** First `x-request-id`, `x-priority` and `authorization` values, taken out during the parse. */
+  /** First `x-request-id`, `x-priority`, `authorization`, `x-session-id` and `content-type` values, taken out during the parse. */
   requestId: string | undefined = undefined
   priority: string | undefined = undefined
   authorization: string | undefined = undefined
+  sessionId: string | undefined = undefined
+  contentType: string | undefined = undefined
+  /**
+   * The field lines to forward upstream (`name: value\r\n` each, bytes as sent): all of them but
+   * host, content-length, x-request-id, authorization, content-type (the proxy sets those) and the
+   * hop-by-hop headers.
+   */
+  forward = ''
+  private raw: string[] | null = null
   private built: IncomingHttpHeaders | null = null
 
-  constructor (method: string, url: string, rawHeaders: string[], contentLength: number, close: boolean) {
+  constructor (method: string, url: string, head: string, contentLength: number, close: boolean) {
     this.method = method
     this.url = url
-    this.rawHeaders = rawHeaders
+    this.head = head
     this.body = EMPTY
     this.contentLength = contentLength
     this.close = close
+  }
+
+  /** [name, value, ...] as node's IncomingMessage has them (names as sent, values without OWS). */
+  get rawHeaders (): string[] {
+    if (this.raw !== null) return this.raw
+    const head = this.head
+    const raw: string[] = []
+    let at = head.indexOf('\r\n') + 2
+    const stop = head.length - 2
+    while (at < stop) {
+      const eol = head.indexOf('\r\n', at)
+      const colon = head.indexOf(':', at)
+      raw.push(head.slice(at, colon), fieldValue(head, colon + 1, eol))
+      at = eol + 2
+    }
+    this.raw = raw
+    return raw
   }
 
   /** The headers as node's IncomingMessage has them: lowercase names, repeats joined (set-cookie: an array; some: first wins). */
@@ -49,6 +79,22 @@ export class Http1Request {
     }
     this.built = headers
     return headers
+  }
+
+  /**
+   * One header by lowercase name as `headers` has it (set-cookie: its first value): the hot ones
+   * from the parse, without building `headers` (a policy's lookup, routing/policy.ts HeaderLookup).
+   */
+  get (name: string): string | undefined {
+    switch (name) {
+      case 'x-session-id': return this.sessionId
+      case 'x-request-id': return this.requestId
+      case 'x-priority': return this.priority
+      case 'authorization': return this.authorization
+      case 'content-type': return this.contentType
+    }
+    const v = this.headers[name]
+    return typeof v === 'string' ? v : v?.[0]
   }
 }
 
@@ -71,9 +117,30 @@ const FIELDS = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r
 /** Request targets in origin form: a path and query of visible ASCII. */
 const ORIGIN_TARGET = /^\/[\x21-\x7e]*$/
 
-/** Lengths of the names the parse looks at; other names are not even lowercased. */
+/**
+ * Names the parse acts on: framing (refused or read), the hot ones it takes out, and the ones
+ * `forward` leaves behind (hop-by-hop, RFC 9110 7.6.1, and those the proxy sets itself).
+ */
+const H_LENGTH = 1
+const H_REFUSE = 2
+const H_CONNECTION = 3
+const H_HOST = 4
+const H_REQUEST_ID = 5
+const H_PRIORITY = 6
+const H_AUTHORIZATION = 7
+const H_SESSION_ID = 8
+const H_CONTENT_TYPE = 9
+const H_HOP = 10
+const NAMES: ReadonlyMap<string, number> = new Map([
+  ['content-length', H_LENGTH], ['transfer-encoding', H_REFUSE], ['expect', H_REFUSE], ['upgrade', H_REFUSE],
+  ['connection', H_CONNECTION], ['host', H_HOST], ['x-request-id', H_REQUEST_ID], ['x-priority', H_PRIORITY],
+  ['authorization', H_AUTHORIZATION], ['x-session-id', H_SESSION_ID], ['content-type', H_CONTENT_TYPE],
+  ['keep-alive', H_HOP], ['proxy-connection', H_HOP], ['proxy-authenticate', H_HOP], ['proxy-authorization', H_HOP],
+  ['te', H_HOP], ['trailer', H_HOP]
+])
+/** Lengths of those names; a name of another length is not even cut out of the head. */
 const WATCHED = new Uint8Array(32)
-for (const n of ['host', 'expect', 'upgrade', 'x-priority', 'connection', 'x-request-id', 'authorization', 'content-length', 'transfer-encoding']) WATCHED[n.length] = 1
+for (const n of NAMES.keys()) WATCHED[n.length] = 1
 
 /** A field value without its surrounding spaces and tabs (OWS). */
 function fieldValue (head: string, from: number, to: number): string {
@@ -107,30 +174,32 @@ export function parseRequestHead (head: string): Http1Request | null {
   if (!ORIGIN_TARGET.test(url)) return null
   // Also refuses obs-fold (a line starting with a space is no token).
   if (!FIELDS.test(lineEnd === 0 ? head : head.slice(lineEnd + 2))) return null
-  const rawHeaders: string[] = []
   let contentLength = -1
   let close = false
   let host = false
   let requestId: string | undefined
   let priority: string | undefined
   let authorization: string | undefined
+  let sessionId: string | undefined
+  let contentType: string | undefined
+  let forward = ''
   let at = lineEnd + 2
+  /** Start of the run of field lines still to copy into `forward`. */
+  let keepFrom = at
   // The head ends with CRLFCRLF: the last field line's CRLF is at head.length - 4.
   const stop = head.length - 2
   while (at < stop) {
+    const line = at
     const eol = head.indexOf('\r\n', at)
-    const colon = head.indexOf(':', at)
-    const rawName = head.slice(at, colon)
-    const value = head.charCodeAt(colon + 1) === 32 && colon + 2 < eol && head.charCodeAt(colon + 2) !== 32 && head.charCodeAt(colon + 2) !== 9 &&
-      head.charCodeAt(eol - 1) !== 32 && head.charCodeAt(eol - 1) !== 9
-      ? head.slice(colon + 2, eol) // the usual "name: value"
-      : fieldValue(head, colon + 1, eol)
-    rawHeaders.push(rawName, value)
     at = eol + 2
-    const n = rawName.length
+    const colon = head.indexOf(':', line)
+    const n = colon - line
     if (n >= 32 || WATCHED[n] === 0) continue
-    switch (rawName.toLowerCase()) {
-      case 'content-length': {
+    const kind = NAMES.get(head.slice(line, colon).toLowerCase())
+    if (kind === undefined) continue
+    const value = fieldValue(head, colon + 1, eol)
+    switch (kind) {
+      case H_LENGTH: {
         if (contentLength !== -1 || value.length === 0 || value.length > 15) return null
         for (let i = 0; i < value.length; i++) {
           const c = value.charCodeAt(i)
@@ -139,24 +208,33 @@ export function parseRequestHead (head: string): Http1Request | null {
         contentLength = Number(value)
         break
       }
-      case 'transfer-encoding': case 'expect': case 'upgrade': return null
-      case 'connection': {
+      case H_REFUSE: return null
+      case H_CONNECTION: {
         const v = value.toLowerCase()
         if (v.includes('upgrade')) return null
         if (v.includes('close')) close = true
         break
       }
-      case 'host': host = true; break
+      case H_HOST: host = true; break
       // Repeats joined as node joins them.
-      case 'x-request-id': requestId = requestId === undefined ? value : `${requestId}, ${value}`; break
-      case 'x-priority': priority = priority === undefined ? value : `${priority}, ${value}`; break
-      case 'authorization': authorization ??= value; break
+      case H_REQUEST_ID: requestId = requestId === undefined ? value : `${requestId}, ${value}`; break
+      case H_PRIORITY: priority = priority === undefined ? value : `${priority}, ${value}`; continue
+      case H_AUTHORIZATION: authorization ??= value; break
+      case H_CONTENT_TYPE: contentType ??= value; break
+      case H_SESSION_ID: sessionId = sessionId === undefined ? value : `${sessionId}, ${value}`; continue
     }
+    // Not forwarded as is: the run before this line goes into `forward`.
+    if (line > keepFrom) forward += head.slice(keepFrom, line)
+    keepFrom = at
   }
+  if (stop > keepFrom) forward += head.slice(keepFrom, stop)
   if (!host) return null
-  const req = new Http1Request(method, url, rawHeaders, contentLength === -1 ? 0 : contentLength, close)
+  const req = new Http1Request(method, url, head, contentLength === -1 ? 0 : contentLength, close)
   req.requestId = requestId
   req.priority = priority
   req.authorization = authorization
+  req.sessionId = sessionId
+  req.contentType = contentType
+  req.forward = forward
   return req
 }
