@@ -148,9 +148,16 @@ export class GatewayMetrics {
         emit({ model, outcome: 'overloaded' }, st.overloaded)
       }
     })
+    // The last policy seen and its kv policy: a router's policy rarely changes between requests.
+    let lastPolicy: Policy | null = null
+    let lastKv: KvPolicy | null = null
     return {
       onDispatch: (policy, route) => {
-        const kv = kvPolicyOf(policy)
+        if (policy !== lastPolicy) {
+          lastPolicy = policy
+          lastKv = kvPolicyOf(policy)
+        }
+        const kv = lastKv
         if (kv === null) return
         const st = kv.stats
         if (seen.get(kv) === st.decisions) return
