@@ -147,7 +147,7 @@ export class Gateway implements AsyncDisposable {
       onIdle: null,
       shuttingDown: false
     }
-    const handler = (req: HttpReq, res: HttpRes): void => { void this.handle(req, res) }
+    const handler = (req: HttpReq, res: HttpRes): void => { this.handle(req, res) }
     // node:http's requestTimeout stays off: a streamed answer may take as long as it takes (request_timeout bounds it).
     const fallback = createServer({ keepAliveTimeout: config.keep_alive_timeout, headersTimeout: config.headers_timeout, requestTimeout: 0 }, handler)
     fallback.on('clientError', answerClientError)
@@ -185,19 +185,30 @@ export class Gateway implements AsyncDisposable {
     return `http://${host}:${a.port}`
   }
 
-  private async handle (req: HttpReq, res: HttpRes): Promise<void> {
+  /**
+   * Routes a request. Not async itself: a completion (the hot path) is handed to its handler
+   * without an await of ours in between (each async frame costs a promise and a microtask turn
+   * per request); the rest goes through `handleOther`.
+   */
+  private handle (req: HttpReq, res: HttpRes): void {
     const ctx = this.ctx
     const url = req.url ?? '/'
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     const method = req.method ?? 'GET'
+    if (path === '/v1/chat/completions' || path === '/v1/completions') {
+      if (method !== 'POST') sendError(res, new MethodNotAllowedError(method, path, ['POST']), null)
+      else if (!checkBearer(req, ctx.config.api_key)) sendError(res, unauthorized('missing or invalid API key: send Authorization: Bearer <key>'), null)
+      // handleCompletion answers its own failures: its promise never rejects.
+      else void handleCompletion(ctx, path === '/v1/chat/completions' ? 'chat' : 'completions', req, res)
+      return
+    }
+    void this.handleOther(req, res, path, method)
+  }
+
+  private async handleOther (req: HttpReq, res: HttpRes, path: string, method: string): Promise<void> {
+    const ctx = this.ctx
     try {
-      if (path === '/v1/chat/completions' || path === '/v1/completions') {
-        if (method !== 'POST') throw new MethodNotAllowedError(method, path, ['POST'])
-        if (!checkBearer(req, ctx.config.api_key)) throw unauthorized('missing or invalid API key: send Authorization: Bearer <key>')
-        await handleCompletion(ctx, path === '/v1/chat/completions' ? 'chat' : 'completions', req, res)
-        return
-      }
       if (path === '/v1/models') {
         if (method !== 'GET') throw new MethodNotAllowedError(method, path, ['GET'])
         if (!checkBearer(req, ctx.config.api_key)) throw unauthorized('missing or invalid API key: send Authorization: Bearer <key>')

@@ -13,8 +13,8 @@ export interface ModelMetrics {
   itl: { observe (v: number): void }
   inflight: { inc (): void, dec (): void }
   e2e: Record<'chat' | 'completions', { observe (v: number): void }>
-  /** requests_total children by `${endpoint} ${status}`. */
-  requests: Map<string, { inc (): void }>
+  /** requests_total children by endpoint, then status (an index: no key string to build and hash per request). */
+  requests: Record<'chat' | 'completions', Array<{ inc (): void } | undefined>>
 }
 
 const OVERHEAD_BUCKETS = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05]
@@ -179,7 +179,7 @@ export class GatewayMetrics {
         itl: this.itl.labels(model),
         inflight: this.inflight.labels(model),
         e2e: { chat: this.e2e.labels(model, 'chat'), completions: this.e2e.labels(model, 'completions') },
-        requests: new Map()
+        requests: { chat: [], completions: [] }
       }
       this.perModel.set(model, m)
     }
@@ -189,11 +189,11 @@ export class GatewayMetrics {
   /** Counts one answered request (children cached: no label hashing per request). */
   countRequest (model: string, endpoint: 'chat' | 'completions', status: number, seconds: number): void {
     const m = this.forModel(model)
-    const key = `${endpoint} ${status}`
-    let c = m.requests.get(key)
+    const byStatus = m.requests[endpoint]
+    let c = byStatus[status]
     if (c === undefined) {
       c = this.requests.labels(model, endpoint, String(status))
-      m.requests.set(key, c)
+      byStatus[status] = c
     }
     c.inc()
     m.e2e[endpoint].observe(seconds)

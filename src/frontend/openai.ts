@@ -28,7 +28,8 @@ function endAfterKeepalive (res: HttpRes, err: SwitchyardError): void {
 
 /**
  * POST /v1/chat/completions and /v1/completions: read and check the body, resolve the model,
- * hand over to the proxy, then account (metrics, log) for the outcome.
+ * hand over to the proxy, then account (metrics, log) for the outcome. Answers every failure
+ * itself; the returned promise never rejects.
  */
 export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint, req: HttpReq, res: HttpRes): Promise<void> {
   const started = performance.now()
@@ -92,8 +93,13 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
     ctx.active.delete(abort)
     if (inflight !== null) inflight.dec()
     const ms = performance.now() - started
-    ctx.metrics.countRequest(model, endpoint, status, ms / 1000)
-    ctx.accessLog({ rid: requestId, model, worker, status, ms, ttftMs, attempts })
+    // The caller does not await this function (gateway.ts handle): nothing may throw out of it.
+    try {
+      ctx.metrics.countRequest(model, endpoint, status, ms / 1000)
+      ctx.accessLog({ rid: requestId, model, worker, status, ms, ttftMs, attempts })
+    } catch (err) {
+      ctx.log.error({ rid: requestId, err }, 'request accounting failed')
+    }
     if (ctx.active.size === 0 && ctx.onIdle !== null) ctx.onIdle()
   }
 }
