@@ -43,6 +43,7 @@ import { alive, cpuOf, ensureCommand, findPortkey, startTargets, upstreamStats, 
 import { freePort, start, waitForPort, type Proc } from './lib/proc.js'
 import { recordFigures } from './lib/docs.js'
 import { fmt, machine, median, table } from './lib/table.js'
+import { perfCounts, userInstructions } from './lib/perf.js'
 import { hasCommand, runWrk, writePostScript, type WrkResult } from './lib/wrk.js'
 
 /** `long`: runs twice `--duration` (a request takes seconds at c=256; short runs undercount). */
@@ -89,6 +90,12 @@ interface Cell {
   cpuMsPerReq: number
   /** CPU ms over wrk's whole run / wrk's count, the cross-check. */
   cpuMsPerReqWrk: number
+  /**
+   * Thousands of user-space instructions per request over the window (perf stat; NaN without
+   * perf): steadier than CPU time on a shared machine, which moves 20-50% between runs while the
+   * work done does not. Kernel time is not in it.
+   */
+  kinstPerReq: number
   /** Requests (for streams: tokens / tokens per request) per second over the window. */
   windowRps: number
   /** Requests the upstreams received over the window, and upstream A's share (round robin: ~0.5). */
@@ -250,6 +257,8 @@ export async function main (argv: string[]): Promise<void> {
     // --pin: the proxy alone on the last CPU, upstreams and wrk on the others (taskset).
     const ncpu = cpus().length
     const pin = values.pin && ncpu >= 2 && hasCommand('taskset', ['-V'])
+    const perf = perfCounts()
+    if (!perf) notes.push('user instructions not counted: perf stat -e instructions:u does not work here')
     if (values.pin && !pin) notes.push('--pin ignored (needs 2 CPUs and taskset)')
     const proxyCpus = String(ncpu - 1)
     const restCpus = ncpu === 2 ? '0' : `0-${ncpu - 2}`
@@ -315,7 +324,7 @@ export async function main (argv: string[]): Promise<void> {
     process.stderr.write(`proxy: ${targets.length} targets x ${modes.length} modes x ${concs.length} concurrencies x ${rounds} rounds, ${durationS} s each (+${warmupS} s warm-up the first time): about ${Math.ceil(est / 60)} min\n`)
     let k = 0
 
-    const measure = async (t: Target, mode: Mode, conc: number, secs: number, windowed: boolean): Promise<{ w: WrkResult, cpuWindow: number, cpuWhole: number, units: number, startedWindow: number[], windowMs: number }> => {
+    const measure = async (t: Target, mode: Mode, conc: number, secs: number, windowed: boolean): Promise<{ w: WrkResult, cpuWindow: number, cpuWhole: number, units: number, startedWindow: number[], windowMs: number, instructions: number }> => {
       if (t.proc !== null && (t.proc.child.exitCode !== null || t.proc.child.signalCode !== null)) throw new Error(`${t.name} exited (${t.proc.child.exitCode ?? t.proc.child.signalCode})`)
       const cpu0 = cpuOf(t.pids)
       const run = runWrk({ url: t.url + PATH, script: scriptFor(t, mode), connections: conc, durationS: secs, cpus: pin ? restCpus : null })
@@ -325,6 +334,7 @@ export async function main (argv: string[]): Promise<void> {
       let units = NaN
       let startedWindow = [NaN, NaN]
       let windowMs = NaN
+      let instructions = NaN
       if (windowed) {
         const sample = async (): Promise<{ cpu: number, st: UpStats[], at: number }> => {
           const c0 = cpuOf(t.pids)
@@ -335,8 +345,10 @@ export async function main (argv: string[]): Promise<void> {
         const marginMs = Math.min(500, secs * 150)
         await sleep(t0 + marginMs - performance.now())
         const a = await sample()
+        const counting = perf && t.pids.length > 0 ? userInstructions(t.pids, (secs * 1000 - 2 * marginMs) / 1000) : null
         await sleep(t0 + secs * 1000 - marginMs - performance.now())
         const b = await sample()
+        instructions = counting === null ? NaN : await counting
         cpuWindow = b.cpu - a.cpu
         const delta = (k: keyof UpStats): number => b.st[0]![k] - a.st[0]![k] + b.st[1]![k] - a.st[1]![k]
         units = MODES[mode].stream ? delta('chunks') / MODES[mode].tokens : delta('done')
@@ -345,7 +357,7 @@ export async function main (argv: string[]): Promise<void> {
       }
       const w = await run.result
       wrk = null
-      return { w, cpuWindow, cpuWhole: cpuOf(t.pids) - cpu0, units, startedWindow, windowMs }
+      return { w, cpuWindow, cpuWhole: cpuOf(t.pids) - cpu0, units, startedWindow, windowMs, instructions }
     }
 
     for (let round = 0; round < rounds; round++) {
@@ -373,6 +385,7 @@ export async function main (argv: string[]): Promise<void> {
               socketErrors: m.w.socketErrors,
               cpuMsPerReq: t.pids.length === 0 || !(m.units >= 1) ? NaN : m.cpuWindow / m.units,
               cpuMsPerReqWrk: t.pids.length === 0 ? NaN : m.cpuWhole / m.w.requests,
+              kinstPerReq: m.units >= 1 ? m.instructions / m.units / 1000 : NaN,
               windowRps: m.units / (m.windowMs / 1000),
               startedInWindow: m.startedWindow[0]! + m.startedWindow[1]!,
               shareA: m.startedWindow[0]! / (m.startedWindow[0]! + m.startedWindow[1]!)
@@ -392,14 +405,14 @@ export async function main (argv: string[]): Promise<void> {
     say(`\nproxy — ${await machine()}`)
     say(`command: npm run bench -- proxy${argv.length > 0 ? ' ' + argv.join(' ') : ''}`)
     say(`wrk -t1 POST ${PATH}, ${durationS} s per cell (stream256 ${2 * durationS} s), median of ${rounds} round${rounds > 1 ? 's' : ''}; two fast upstreams (own processes)`)
-    say(`CPU = proxy process${names.includes('nginx') ? ' (nginx: master + worker)' : ''} utime+stime over the middle of each run ÷ completions (streams: ÷ tokens sent / tokens per request)\n`)
+    say(`CPU = proxy process${names.includes('nginx') ? ' (nginx: master + worker)' : ''} utime+stime over the middle of each run ÷ completions (streams: ÷ tokens sent / tokens per request)${perf ? '; user kinst/req = thousands of user-space instructions per request over the same window (perf stat)' : ''}\n`)
     for (const n of notes) say(n)
     const pick = (t: TargetName, mode: Mode, conc: number): Cell[] => cells.filter(c => c.target === t && c.mode === mode && c.conc === conc)
     const med = (cs: Cell[], f: (c: Cell) => number): number => {
       const xs = cs.map(f).filter(Number.isFinite)
       return xs.length === 0 ? NaN : median(xs)
     }
-    const headers = ['target', 'mode', 'conc', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU ms/req', rounds > 1 ? 'CPU range' : '', 'CPU µs/token', 'errors'].filter(h => h !== '')
+    const headers = ['target', 'mode', 'conc', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU ms/req', rounds > 1 ? 'CPU range' : '', 'CPU µs/token', perf ? 'user kinst/req' : '', 'errors'].filter(h => h !== '')
     const rows: Array<Array<string | number>> = []
     for (const mode of modes) {
       for (const conc of concs) {
@@ -413,7 +426,9 @@ export async function main (argv: string[]): Promise<void> {
           const errs = cs.reduce((a, c) => a + c.non2xx + c.socketErrors, 0)
           const row: Array<string | number> = [LABELS[t.name], mode, String(conc), Math.round(med(cs, c => c.rps)), med(cs, c => c.p50Ms), med(cs, c => c.p99Ms), cpu]
           if (rounds > 1) row.push(range)
-          row.push(MODES[mode].stream ? cpu * 1000 / MODES[mode].tokens : NaN, String(errs))
+          row.push(MODES[mode].stream ? cpu * 1000 / MODES[mode].tokens : NaN)
+          if (perf) row.push(med(cs, c => c.kinstPerReq))
+          row.push(String(errs))
           rows.push(row)
         }
       }

@@ -270,6 +270,7 @@ export class Gateway implements AsyncDisposable {
     ctx.routers.close()
     this.server.closeAllConnections()
     await Promise.all([serverClosed, ctx.registry.close(), ctx.plane.close()])
+    ctx.accessLog.close()
     ctx.log.flush()
   }
 

@@ -19,10 +19,12 @@ test('the fast access line parses to exactly what log.info would have written', 
     { rid: 'we"ird\\id\n', model: 'm"odel', worker: null, status: 503, ms: 0.04, ttftMs: null, attempts: 0 }
   ]
   for (const r of records) { a(r); b(r) }
-  assert.equal(fast.lines.length, 2)
+  a.flush()
+  const lines = fast.lines.join('').split(/(?<=\n)/)
+  assert.equal(lines.length, 2)
   for (let i = 0; i < 2; i++) {
-    assert.ok(fast.lines[i]!.endsWith('\n'))
-    const x = JSON.parse(fast.lines[i]!) as Record<string, unknown>
+    assert.ok(lines[i]!.endsWith('\n'))
+    const x = JSON.parse(lines[i]!) as Record<string, unknown>
     const y = JSON.parse(slow.lines[i]!) as Record<string, unknown>
     assert.ok(typeof x.time === 'number' && Math.abs((x.time as number) - (y.time as number)) < 1000)
     delete x.time
@@ -35,9 +37,28 @@ test('the fast access line parses to exactly what log.info would have written', 
 test('the fast access line respects the logger level', () => {
   const out = capture()
   const log = pino({ level: 'warn' }, out.stream)
-  accessLogFor(log, true)({ rid: 'r', model: 'm', worker: null, status: 200, ms: 1, ttftMs: null, attempts: 1 })
+  const access = accessLogFor(log, true)
+  access({ rid: 'r', model: 'm', worker: null, status: 200, ms: 1, ttftMs: null, attempts: 1 })
+  access.flush()
   assert.equal(out.lines.length, 0)
   log.level = 'info'
-  accessLogFor(log, true)({ rid: 'r', model: 'm', worker: null, status: 200, ms: 1, ttftMs: null, attempts: 1 })
+  access({ rid: 'r', model: 'm', worker: null, status: 200, ms: 1, ttftMs: null, attempts: 1 })
+  access.close()
   assert.equal(out.lines.length, 1)
+})
+
+test('access lines reach the stream in batches of about 8 KiB, and within 50 ms when fewer come', async () => {
+  const out = capture()
+  const access = accessLogFor(pino({ base: { svc: 'switchyard' } }, out.stream), true)
+  const record = { rid: 'r'.repeat(36), model: 'mock-llm', worker: 'w0', status: 200, ms: 1.5, ttftMs: 0.5, attempts: 1 }
+  for (let i = 0; i < 1000; i++) access(record)
+  const lineLength = out.lines[0]!.split('\n')[0]!.length + 1
+  assert.ok(out.lines.length < 1000 * lineLength / 8192 + 1, `${out.lines.length} writes for 1000 lines`)
+  assert.ok(out.lines.every(chunk => chunk.length >= 8192))
+  const written = (): number => out.lines.join('').split('\n').length - 1
+  assert.ok(written() < 1000, 'the tail is held back')
+  await new Promise(resolve => setTimeout(resolve, 120))
+  assert.equal(written(), 1000, 'the timer flushed the rest')
+  for (const l of out.lines.join('').trim().split('\n')) assert.equal((JSON.parse(l) as { msg: string }).msg, 'request')
+  access.close()
 })
