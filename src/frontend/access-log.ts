@@ -34,6 +34,39 @@ const FLUSH_MS = 50
 
 const round1 = (x: number): number => Math.round(x * 10) / 10
 
+// The line's pieces without the generic (and, per request, costly) conversions: JSON.stringify
+// is a call into the runtime, and a double such as Date.now() or 12.3 goes through the
+// shortest-round-trip printer; small integers come from V8's number-string cache.
+
+/** A string as JSON: quoted as is when nothing in it needs escaping (the usual id or name). */
+function jsonString (s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0xd800) return JSON.stringify(s)
+  }
+  return '"' + s + '"'
+}
+
+/** round1(x) as JSON writes it (12.3, 12), from integer tenths. */
+function tenths (x: number): string {
+  const t = Math.round(x * 10)
+  if (!(t >= 0 && t <= 0x3fffffff)) return JSON.stringify(round1(x))
+  const r = t % 10
+  return r === 0 ? String(t / 10) : String((t - r) / 10) + '.' + String(r)
+}
+
+let clockAt = -1
+let clockText = ''
+/** Date.now() as text, converted once per millisecond. */
+function nowText (): string {
+  const now = Date.now()
+  if (now !== clockAt) {
+    clockAt = now
+    clockText = String(now)
+  }
+  return clockText
+}
+
 /** Writes access lines for `log`; `ownLogger`: built by the gateway with default formatting. */
 export function accessLogFor (log: Logger, ownLogger: boolean): AccessLog {
   const slow = Object.assign((r: AccessRecord): void => {
@@ -59,7 +92,8 @@ export function accessLogFor (log: Logger, ownLogger: boolean): AccessLog {
   }
   return Object.assign((r: AccessRecord): void => {
     if (!log.isLevelEnabled('info')) return
-    pending += `{"level":30,"time":${Date.now()}${chindings},"rid":${JSON.stringify(r.rid)},"model":${JSON.stringify(r.model)},"worker":${r.worker === null ? 'null' : JSON.stringify(r.worker)},"status":${r.status},"ms":${round1(r.ms)},"ttft_ms":${r.ttftMs === null ? 'null' : round1(r.ttftMs)},"attempts":${r.attempts},"msg":"request"}\n`
+    pending += '{"level":30,"time":' + nowText() + chindings + ',"rid":' + jsonString(r.rid) + ',"model":' + jsonString(r.model) + ',"worker":' + (r.worker === null ? 'null' : jsonString(r.worker)) +
+      ',"status":' + String(r.status) + ',"ms":' + tenths(r.ms) + ',"ttft_ms":' + (r.ttftMs === null ? 'null' : tenths(r.ttftMs)) + ',"attempts":' + String(r.attempts) + ',"msg":"request"}\n'
     if (pending.length >= FLUSH_CHARS) flush()
     else if (timer === null) {
       timer = setTimeout(flush, FLUSH_MS)

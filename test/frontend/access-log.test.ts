@@ -16,13 +16,16 @@ test('the fast access line parses to exactly what log.info would have written', 
   const b = accessLogFor(pino({ base: { svc: 'switchyard' } }, slow.stream), false)
   const records = [
     { rid: 'abc-123', model: 'mock-llm', worker: '127.0.0.1:8000', status: 200, ms: 12.345, ttftMs: 3.21, attempts: 1 },
-    { rid: 'we"ird\\id\n', model: 'm"odel', worker: null, status: 503, ms: 0.04, ttftMs: null, attempts: 0 }
+    { rid: 'we"ird\\id\n', model: 'm"odel', worker: null, status: 503, ms: 0.04, ttftMs: null, attempts: 0 },
+    { rid: 'caf\u00e9-\u{1f600}', model: 'mod\u00e8le', worker: 'w\u00e9', status: 499, ms: 7, ttftMs: 0.05, attempts: 3 },
+    { rid: 'x', model: 'm', worker: 'w', status: 200, ms: 1234567.891, ttftMs: 12.95, attempts: 1 },
+    { rid: 'y', model: 'm', worker: 'w', status: 200, ms: 4e12, ttftMs: 0, attempts: 1 }
   ]
   for (const r of records) { a(r); b(r) }
   a.flush()
   const lines = fast.lines.join('').split(/(?<=\n)/)
-  assert.equal(lines.length, 2)
-  for (let i = 0; i < 2; i++) {
+  assert.equal(lines.length, records.length)
+  for (let i = 0; i < records.length; i++) {
     assert.ok(lines[i]!.endsWith('\n'))
     const x = JSON.parse(lines[i]!) as Record<string, unknown>
     const y = JSON.parse(slow.lines[i]!) as Record<string, unknown>
