@@ -52,7 +52,7 @@ function tenths (x: number): string {
   const t = Math.round(x * 10)
   if (!(t >= 0 && t <= 0x3fffffff)) return JSON.stringify(round1(x))
   const r = t % 10
-  return r === 0 ? String(t / 10) : String((t - r) / 10) + '.' + String(r)
+  return r === 0 ? '' + (t / 10) : '' + ((t - r) / 10) + '.' + r
 }
 
 let clockAt = -1
@@ -62,7 +62,7 @@ function nowText (): string {
   const now = Date.now()
   if (now !== clockAt) {
     clockAt = now
-    clockText = String(now)
+    clockText = '' + now
   }
   return clockText
 }
@@ -93,7 +93,7 @@ export function accessLogFor (log: Logger, ownLogger: boolean): AccessLog {
   return Object.assign((r: AccessRecord): void => {
     if (!log.isLevelEnabled('info')) return
     pending += '{"level":30,"time":' + nowText() + chindings + ',"rid":' + jsonString(r.rid) + ',"model":' + jsonString(r.model) + ',"worker":' + (r.worker === null ? 'null' : jsonString(r.worker)) +
-      ',"status":' + String(r.status) + ',"ms":' + tenths(r.ms) + ',"ttft_ms":' + (r.ttftMs === null ? 'null' : tenths(r.ttftMs)) + ',"attempts":' + String(r.attempts) + ',"msg":"request"}\n'
+      ',"status":' + r.status + ',"ms":' + tenths(r.ms) + ',"ttft_ms":' + (r.ttftMs === null ? 'null' : tenths(r.ttftMs)) + ',"attempts":' + r.attempts + ',"msg":"request"}\n'
     if (pending.length >= FLUSH_CHARS) flush()
     else if (timer === null) {
       timer = setTimeout(flush, FLUSH_MS)
