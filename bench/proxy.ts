@@ -44,6 +44,7 @@ import { freePort, start, waitForPort, type Proc } from './lib/proc.js'
 import { recordFigures } from './lib/docs.js'
 import { fmt, machine, median, table } from './lib/table.js'
 import { perfCounts, userInstructions } from './lib/perf.js'
+import { buildBaseline } from './lib/baseline.js'
 import { hasCommand, runWrk, writePostScript, type WrkResult } from './lib/wrk.js'
 
 /** `long`: runs twice `--duration` (a request takes seconds at c=256; short runs undercount). */
@@ -54,7 +55,7 @@ const MODES = {
 } as const
 type Mode = keyof typeof MODES
 
-const TARGETS = ['direct', 'nginx', 'raw', 'bare', 'portkey', 'gateway', 'gateway-warn'] as const
+const TARGETS = ['direct', 'nginx', 'raw', 'bare', 'portkey', 'gateway', 'gateway-warn', 'baseline'] as const
 type TargetName = typeof TARGETS[number]
 const LABELS: Record<TargetName, string> = {
   direct: 'direct (upstream A only)',
@@ -63,7 +64,8 @@ const LABELS: Record<TargetName, string> = {
   bare: 'bare Node proxy',
   portkey: 'Portkey gateway',
   gateway: 'switchyard',
-  'gateway-warn': 'switchyard --log-level warn'
+  'gateway-warn': 'switchyard --log-level warn',
+  baseline: 'switchyard, baseline build'
 }
 
 const PATH = '/v1/chat/completions'
@@ -181,7 +183,8 @@ export async function main (argv: string[]): Promise<void> {
       rounds: { type: 'string', default: '3' },
       modes: { type: 'string', default: Object.keys(MODES).join(',') },
       concurrency: { type: 'string', default: '64,256' },
-      targets: { type: 'string', default: TARGETS.join(',') },
+      targets: { type: 'string', default: TARGETS.filter(t => t !== 'baseline').join(',') },
+      baseline: { type: 'string' },
       json: { type: 'string' },
       'no-install': { type: 'boolean', default: false },
       'cpu-prof': { type: 'string' },
@@ -193,7 +196,8 @@ export async function main (argv: string[]): Promise<void> {
   if (values.help) {
     console.log(`npm run bench -- proxy [--duration S=3] [--warmup S=1] [--rounds N=3] [--modes ${Object.keys(MODES).join(',')}]
   [--concurrency 64,256] [--targets ${TARGETS.join(',')}] [--json FILE] [--no-install]
-  [--cpu-prof DIR (the gateways run under node --cpu-prof)] [--pin (proxy alone on the last CPU, the rest on the others)]`)
+  [--cpu-prof DIR (the gateways run under node --cpu-prof)] [--pin (proxy alone on the last CPU, the rest on the others)]
+  [--baseline REF (also the gateway as built from git REF, info log level like 'gateway', compared side by side)]`)
     return
   }
   const durationS = Number(values.duration)
@@ -204,6 +208,8 @@ export async function main (argv: string[]): Promise<void> {
   let names = values.targets.split(',') as TargetName[]
   for (const m of modes) if (!(m in MODES)) throw new Error(`unknown mode '${m}'; modes: ${Object.keys(MODES).join(', ')}`)
   for (const n of names) if (!TARGETS.includes(n)) throw new Error(`unknown target '${n}'; targets: ${TARGETS.join(', ')}`)
+  if (values.baseline !== undefined && !names.includes('baseline')) names.push('baseline')
+  if (values.baseline === undefined && names.includes('baseline')) throw new Error('target baseline needs --baseline REF')
   if (!Number.isInteger(durationS) || durationS < 1 || !Number.isInteger(warmupS) || warmupS < 0 || !(rounds >= 1) || concs.some(c => !(c >= 1))) throw new Error('--duration and --warmup are whole seconds (wrk takes no fractions; --warmup 0 skips it); --rounds and --concurrency are positive')
 
   const procs: Proc[] = []
@@ -270,13 +276,22 @@ export async function main (argv: string[]): Promise<void> {
     const upUrls = upPorts.map(p => `http://127.0.0.1:${p}`)
 
     const targets: Target[] = []
+    let baselineCli: string | undefined
+    if (values.baseline !== undefined) {
+      process.stderr.write(`building the baseline ${values.baseline}...\n`)
+      const b = buildBaseline(values.baseline, dir)
+      baselineCli = b.cli
+      LABELS.baseline = `switchyard @ ${b.commit}`
+      notes.push(`baseline: the gateway built from ${values.baseline} (${b.commit}), log level info like 'switchyard'`)
+    }
     const setup = {
+      baselineCli,
       dir,
       upstreams: upUrls,
       model: MODEL,
       nginx,
       start: (cmd: string, args: string[]): Proc => startOn(proxyCpus, cmd, args),
-      nodeArgs: (kind: string): string[] => values['cpu-prof'] === undefined || !kind.startsWith('gateway') ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], '--cpu-prof-name', `${kind}.cpuprofile`],
+      nodeArgs: (kind: string): string[] => values['cpu-prof'] === undefined || !(kind.startsWith('gateway') || kind === 'baseline') ? [] : ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof'], '--cpu-prof-name', `${kind}.cpuprofile`],
       strays
     }
     // Portkey is a peer we do not control: when it is missing or misbehaves, the run goes on without it.
@@ -442,21 +457,32 @@ export async function main (argv: string[]): Promise<void> {
 
     const gws = targets.filter(t => t.name === 'gateway' || t.name === 'gateway-warn')
     const json = modes.includes('json') ? concs : []
-    if (gws.length > 0 && json.length > 0) {
-      // Paired: the ratio within each round (cells minutes apart drift together on a shared
-      // machine), then the median over rounds, with the range of the per-round ratios.
-      const ratio = (a: TargetName, b: TargetName, mode: Mode, conc: number): { r: number, lo: number, hi: number } => {
-        const rs: number[] = []
-        for (let round = 0; round < rounds; round++) {
-          const x = cells.find(c => c.round === round && c.target === a && c.mode === mode && c.conc === conc)
-          const y = cells.find(c => c.round === round && c.target === b && c.mode === mode && c.conc === conc)
-          if (x !== undefined && y !== undefined && Number.isFinite(x.cpuMsPerReq / y.cpuMsPerReq)) rs.push(x.cpuMsPerReq / y.cpuMsPerReq)
-        }
-        return rs.length === 0 ? { r: NaN, lo: NaN, hi: NaN } : { r: median(rs), lo: Math.min(...rs), hi: Math.max(...rs) }
+    // Paired: the ratio within each round (cells minutes apart drift together on a shared
+    // machine), then the median over rounds, with the range of the per-round ratios.
+    const ratio = (a: TargetName, b: TargetName, mode: Mode, conc: number, f: (c: Cell) => number = c => c.cpuMsPerReq): { r: number, lo: number, hi: number } => {
+      const rs: number[] = []
+      for (let round = 0; round < rounds; round++) {
+        const x = cells.find(c => c.round === round && c.target === a && c.mode === mode && c.conc === conc)
+        const y = cells.find(c => c.round === round && c.target === b && c.mode === mode && c.conc === conc)
+        if (x !== undefined && y !== undefined && Number.isFinite(f(x) / f(y))) rs.push(f(x) / f(y))
       }
-      const show = (x: { r: number, lo: number, hi: number }, goal: number | null): string => Number.isNaN(x.r)
-        ? '-'
-        : `${fmt(x.r)}x${rounds > 1 ? ` (${fmt(x.lo)}-${fmt(x.hi)})` : ''}${goal === null ? '' : x.r <= goal ? ' PASS' : ' MISS'}`
+      return rs.length === 0 ? { r: NaN, lo: NaN, hi: NaN } : { r: median(rs), lo: Math.min(...rs), hi: Math.max(...rs) }
+    }
+    const show = (x: { r: number, lo: number, hi: number }, goal: number | null): string => Number.isNaN(x.r)
+      ? '-'
+      : `${fmt(x.r)}x${rounds > 1 ? ` (${fmt(x.lo)}-${fmt(x.hi)})` : ''}${goal === null ? '' : x.r <= goal ? ' PASS' : ' MISS'}`
+    if (targets.some(t => t.name === 'baseline') && targets.some(t => t.name === 'gateway')) {
+      say(`\nthis build ÷ ${LABELS.baseline}, both at log level info: CPU and user-space instructions per request (median of the per-round ratios, range in brackets)`)
+      const bl: Array<Array<string | number>> = []
+      for (const mode of modes) {
+        for (const conc of concs) {
+          bl.push([mode, String(conc), med(pick('gateway', mode, conc), c => c.cpuMsPerReq), med(pick('baseline', mode, conc), c => c.cpuMsPerReq), show(ratio('gateway', 'baseline', mode, conc), null),
+            med(pick('gateway', mode, conc), c => c.kinstPerReq), med(pick('baseline', mode, conc), c => c.kinstPerReq), show(ratio('gateway', 'baseline', mode, conc, c => c.kinstPerReq), null)])
+        }
+      }
+      keep(table(['mode', 'conc', 'CPU ms/req', 'baseline CPU ms/req', 'CPU ratio', 'user kinst/req', 'baseline kinst/req', 'instructions ratio'], bl))
+    }
+    if (gws.length > 0 && json.length > 0) {
       say(`\ngoal (json): gateway CPU/req <= 2x nginx and <= 1.2x the bare Node proxy${rounds > 1 ? ' (median of the per-round ratios, range in brackets)' : ''}`)
       const lines: Array<Array<string | number>> = []
       for (const gw of gws) {

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { cpuMs, freePort, waitForPort, type Proc } from './proc.js'
 import { hasCommand } from './wrk.js'
 
-export type PeerKind = 'nginx' | 'bare' | 'raw' | 'gateway' | 'gateway-warn' | 'portkey'
+export type PeerKind = 'nginx' | 'bare' | 'raw' | 'gateway' | 'gateway-warn' | 'baseline' | 'portkey'
 
 export interface Peer {
   kind: PeerKind
@@ -38,6 +38,8 @@ export interface PeerSetup {
   nodeArgs?: (kind: PeerKind) => string[]
   /** Child pids to kill on exit if the master dies first (nginx workers). */
   strays?: number[]
+  /** CLI entry of a past build (bench/lib/baseline.ts), needed for kind baseline: run as `gateway` is. */
+  baselineCli?: string | undefined
 }
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, Math.max(0, ms)))
@@ -206,7 +208,9 @@ export async function startPeer (kind: PeerKind, s: PeerSetup): Promise<Peer> {
     proc = s.start(process.execPath, [...nodeArgs, pk.entry, `--port=${port}`, '--headless'])
     headers = portkeyHeaders(s.upstreams)
   } else {
-    proc = s.start(process.execPath, [...nodeArgs, here('../../src/cli/main.js'), 'serve', '--port', String(port), ...s.upstreams.flatMap(u => ['--worker', `${s.model}=${u}`]), '--log-level', kind === 'gateway' ? 'info' : 'warn'])
+    if (kind === 'baseline' && s.baselineCli === undefined) throw new Error('baseline: no build given (--baseline REF)')
+    const cli = kind === 'baseline' ? s.baselineCli! : here('../../src/cli/main.js')
+    proc = s.start(process.execPath, [...nodeArgs, cli, 'serve', '--port', String(port), ...s.upstreams.flatMap(u => ['--worker', `${s.model}=${u}`]), '--log-level', kind === 'gateway-warn' ? 'warn' : 'info'])
   }
   await waitForPort(port)
   const pids = [proc.child.pid!]
