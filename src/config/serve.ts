@@ -78,6 +78,8 @@ export function parseWorkerSpec (raw: unknown, where: string, errors: string[]):
   const model = optionalString(raw.model, `${where}.model`, errors)
   const id = optionalString(raw.id, `${where}.id`, errors)
   const apiKey = optionalString(raw.api_key, `${where}.api_key`, errors)
+  // It goes into the upstream head as is: visible ASCII only (no spaces, no line breaks).
+  if (apiKey !== null && !/^[\x21-\x7e]+$/.test(apiKey)) errors.push(`${where}.api_key must be visible ASCII characters (no spaces or line breaks)`)
   const kvEvents = optionalZmq(raw.kv_events, `${where}.kv_events`, errors)
   const kvReplay = optionalZmq(raw.kv_replay, `${where}.kv_replay`, errors)
   const blockSize = optionalBlockSize(raw.block_size, `${where}.block_size`, errors)

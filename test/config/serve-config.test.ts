@@ -57,7 +57,7 @@ test('durations and sizes accept units', () => {
 })
 
 test('every problem is reported at once, each naming the setting and its source', () => {
-  const file = yamlFile('port: seventy\nworkerz: []\nworkers:\n  - { url: ftp://x, colour: red }\nmodels:\n  m: { policy: fastest }\n')
+  const file = yamlFile('port: seventy\nworkerz: []\nworkers:\n  - { url: ftp://x, colour: red }\n  - { url: "http://y", api_key: "k\\r\\nx-injected: 1" }\nmodels:\n  m: { policy: fastest }\n')
   let err: unknown
   try { loadServeConfig(['-c', file, '--retry-attempts', '0'], { SWITCHYARD_LOG_LEVEL: 'loud' }) } catch (e) { err = e }
   assert.ok(err instanceof ConfigError)
@@ -66,6 +66,7 @@ test('every problem is reported at once, each naming the setting and its source'
   assert.match(msg, /unknown key 'workerz'/)
   assert.match(msg, /workers\[0\] in .* has unknown key 'colour'/)
   assert.match(msg, /workers\[0\] in .*\.url must use http:\/\/, https:\/\/ or swy:\/\//)
+  assert.match(msg, /workers\[1\] in .*\.api_key must be visible ASCII characters \(no spaces or line breaks\)/)
   assert.match(msg, /models\.m in .*\.policy must be one of round_robin/)
   assert.match(msg, /--retry-attempts must be an integer from 1 to 20/)
   assert.match(msg, /SWITCHYARD_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/)
