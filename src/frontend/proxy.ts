@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
-import { hotHeader, type HttpReq, type HttpRes } from './http1/server.js'
+import { hotHeader, Http1Response, type HttpReq, type HttpRes } from './http1/server.js'
 import { randomUUID } from 'node:crypto'
 import type { Admission, AdmitRequest } from '../admission/admission.js'
 import { priorityClass } from '../admission/priority.js'
@@ -141,7 +141,9 @@ class Exchange implements Dispatcher.DispatchHandler {
           this.abort(Object.assign(new Error(`the request's budget (request_timeout) ran out after ${Math.round(performance.now() - this.started)} ms`), { code: REQUEST_DEADLINE_CODE }))
         }, budgetMs)
       }
-      up.dispatch(path, headers, body, this)
+      // The fast server's response copies each chunk into its own write buffer (frame()): the pool
+      // may hand over views of its read buffer. node's ServerResponse may keep the chunk queued.
+      up.dispatch(path, headers, body, this, this.res instanceof Http1Response)
     })
   }
 
@@ -172,7 +174,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const now = performance.now()
     const res = this.res
-    if (this.errorBody !== null) { this.errorBody.push(chunk); return }
+    if (this.errorBody !== null) { this.errorBody.push(Buffer.from(chunk)); return }
     if (!this.sentHead) {
       if (!this.keptAlive) res.writeHead(this.status, this.outHeaders!)
       this.sentHead = true

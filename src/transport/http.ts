@@ -43,18 +43,20 @@ export class HttpUpstream implements WorkerClient {
    * Sends one POST; the handler gets the response head and each body chunk as it arrives (no
    * stream in between). Connect, first-byte (headers) and idle (between chunks) deadlines apply.
    * `headers`: the header lines, `name: value\r\n` each, without host and content-length.
+   * `transientChunks`: the handler copies what it keeps of a body chunk (Http1Request.transientChunks).
    */
-  dispatch (path: string, headers: string, body: Buffer | string, handler: Dispatcher.DispatchHandler): void {
+  dispatch (path: string, headers: string, body: Buffer | string, handler: Dispatcher.DispatchHandler, transientChunks = false): void {
     const req: Http1Request = {
       method: 'POST',
       path: this.basePath + path,
       headers,
       body,
       headersTimeout: this.opts.firstByteTimeout,
-      bodyTimeout: this.opts.idleTimeout
+      bodyTimeout: this.opts.idleTimeout,
+      transientChunks
     }
     if (this.fast !== null) this.fast.dispatch(req, handler)
-    else this.pool!.dispatch({ ...req, headers: headerPairs(headers) } as Dispatcher.DispatchOptions, handler)
+    else this.pool!.dispatch({ method: req.method, path: req.path, headers: headerPairs(headers), body, headersTimeout: req.headersTimeout, bodyTimeout: req.bodyTimeout }, handler)
   }
 
   close (): Promise<void> {

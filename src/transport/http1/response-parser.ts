@@ -139,6 +139,12 @@ export class ResponseParser {
   /** Set with STOPPED: where to go on from. */
   held: Buffer | null = null
   heldOff = 0
+  /**
+   * The caller reuses the buffers it feeds once execute() returns (a socket reading into one
+   * buffer, `onread`): the bytes kept across calls (a split head or chunk-size line, what is held
+   * while paused) are copied. Body pieces handed to the sink are views either way.
+   */
+  copyRetained = false
 
   // Head scratch, per response.
   private hasLength = false
@@ -205,7 +211,7 @@ export class ResponseParser {
           const end = buf.indexOf(CRLFCRLF, from)
           if (end < 0) {
             if (len - start > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
-            this.partial = start === 0 ? buf : buf.subarray(start)
+            this.partial = this.retain(start === 0 ? buf : buf.subarray(start))
             return NEED_MORE
           }
           if (end - start > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
@@ -260,7 +266,7 @@ export class ResponseParser {
           let ls: number
           let le: number
           if (lf < 0) {
-            this.partial = this.partial === null ? buf.subarray(i) : Buffer.concat([this.partial, buf.subarray(i)])
+            this.partial = this.partial === null ? this.retain(buf.subarray(i)) : Buffer.concat([this.partial, buf.subarray(i)])
             if (this.partial.length > MAX_CHUNK_LINE) return this.fail(parserError('Invalid chunk size line', 'INVALID_CHUNK_SIZE'))
             return NEED_MORE
           }
@@ -315,7 +321,7 @@ export class ResponseParser {
           if (i >= len) return NEED_MORE
           const lf = buf.indexOf(10, i)
           if (lf < 0) {
-            this.partial = this.partial === null ? buf.subarray(i) : Buffer.concat([this.partial, buf.subarray(i)])
+            this.partial = this.partial === null ? this.retain(buf.subarray(i)) : Buffer.concat([this.partial, buf.subarray(i)])
             this.trailerBytes += len - i
             if (this.trailerBytes > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
             return NEED_MORE
@@ -356,9 +362,21 @@ export class ResponseParser {
   }
 
   private stop (buf: Buffer, i: number): number {
-    this.held = i < buf.length ? buf : EMPTY
-    this.heldOff = i < buf.length ? i : 0
+    if (i >= buf.length) {
+      this.held = EMPTY
+      this.heldOff = 0
+    } else if (this.copyRetained) {
+      this.held = Buffer.from(buf.subarray(i))
+      this.heldOff = 0
+    } else {
+      this.held = buf
+      this.heldOff = i
+    }
     return STOPPED
+  }
+
+  private retain (b: Buffer): Buffer {
+    return this.copyRetained ? Buffer.from(b) : b
   }
 
   private fail (err: Error): number {
