@@ -480,6 +480,9 @@ export class ResponseParser {
           this.chunked = endsWithChunked(value)
           break
         case K_CONNECTION: {
+          // The two values servers send, as node and uvicorn spell them, without lowercasing.
+          if (value === 'keep-alive') { this.connKeepAlive = true; break }
+          if (value === 'close') { this.connClose = true; break }
           const v = value.toLowerCase()
           if (v.includes('close')) this.connClose = true
           if (v.includes('keep-alive')) this.connKeepAlive = true
@@ -543,7 +546,7 @@ function endsWithChunked (v: string): boolean {
 
 /** `timeout=N` of a keep-alive header in ms, or -1. */
 function keepAliveTimeout (v: string): number {
-  const at = v.toLowerCase().indexOf('timeout=')
+  const at = v.startsWith('timeout=') ? 0 : v.toLowerCase().indexOf('timeout=')
   if (at < 0) return -1
   let i = at + 8
   let n = 0
