@@ -884,3 +884,54 @@ test('idle sockets do not keep the process alive, busy ones do (unref after a sw
     await shut(srv, p)
   }
 })
+
+test('a paused response keeps its unread bytes while another socket reads into the shared read buffer', T, async () => {
+  // /a: a head and three chunks in one write, so a pause after the first chunk leaves bytes
+  // behind in the read; /b: another socket's answer, read while /a is paused.
+  const srv = await listen(rawServer((s, head) => {
+    if (head.startsWith('POST /a ')) s.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nAAAAA\r\n5\r\nBBBBB\r\n5\r\nCCCCC\r\n0\r\n\r\n')
+    else s.write(`HTTP/1.1 200 OK\r\ncontent-length: 4096\r\n\r\n${'Z'.repeat(4096)}`)
+  }))
+  const p = pool(srv.url, 2)
+  try {
+    let paused: Dispatcher.DispatchController | null = null
+    const a = request(p, { path: '/a' }, {
+      onResponseData (c) { if (paused === null) { paused = c; c.pause() } }
+    })
+    for (let i = 0; i < 100 && paused === null; i++) await sleep(5)
+    assert.ok(paused !== null, '/a paused after its first chunk')
+    const b = await request(p, { path: '/b' })
+    assert.equal(b.body.toString(), 'Z'.repeat(4096))
+    ;(paused as Dispatcher.DispatchController).resume()
+    const out = await a
+    assert.equal(out.error, null)
+    assert.equal(out.body.toString(), 'AAAAABBBBBCCCCC')
+  } finally {
+    await shut(srv, p)
+  }
+})
+
+test('a head split across reads survives another socket reading into the shared read buffer in between', T, async () => {
+  let finishA: (() => void) | null = null
+  const srv = await listen(rawServer((s, head) => {
+    if (head.startsWith('POST /a ')) {
+      s.write('HTTP/1.1 200 OK\r\nx-long-header: ' + 'h'.repeat(200) + '\r\ncontent-le')
+      finishA = () => { s.write('ngth: 5\r\n\r\nAAAAA') }
+    } else s.write(`HTTP/1.1 200 OK\r\ncontent-length: 4096\r\n\r\n${'Z'.repeat(4096)}`)
+  }))
+  const p = pool(srv.url, 2)
+  try {
+    const a = request(p, { path: '/a' })
+    for (let i = 0; i < 100 && finishA === null; i++) await sleep(5)
+    await sleep(20) // the first part of /a's head has been read and kept
+    const b = await request(p, { path: '/b' })
+    assert.equal(b.body.toString(), 'Z'.repeat(4096))
+    ;(finishA as unknown as () => void)()
+    const out = await a
+    assert.equal(out.error, null)
+    assert.equal(out.headers['x-long-header'], 'h'.repeat(200))
+    assert.equal(out.body.toString(), 'AAAAA')
+  } finally {
+    await shut(srv, p)
+  }
+})
