@@ -9,7 +9,8 @@ export interface PriorityThresholds {
   lowAbove: number
 }
 
-const HEADER_CLASSES: Record<string, number> = { high: HIGH, medium: MEDIUM, low: LOW }
+// A Map, not an object literal: 'constructor' or '__proto__' must not name a class.
+const HEADER_CLASSES: ReadonlyMap<string, number> = new Map([['high', HIGH], ['medium', MEDIUM], ['low', LOW]])
 
 /**
  * The request's class: the `x-priority` header (high|medium|low) when present, so an operator's
@@ -18,7 +19,7 @@ const HEADER_CLASSES: Record<string, number> = { high: HIGH, medium: MEDIUM, low
  */
 export function priorityClass (body: Record<string, unknown>, h: string | undefined, t: PriorityThresholds): number {
   if (h !== undefined) {
-    const cls = typeof h === 'string' ? HEADER_CLASSES[h.toLowerCase()] : undefined
+    const cls = HEADER_CLASSES.get(h.toLowerCase())
     if (cls === undefined) {
       throw new SwitchyardError('SWY_ERR_INVALID_BODY', `the x-priority header must be high, medium or low (got ${JSON.stringify(h)})`, { status: 400, type: 'invalid_request_error', apiCode: 'invalid_value', param: 'x-priority' })
     }

@@ -7,10 +7,6 @@ export function bodyTooLarge (limit: number): SwitchyardError {
 }
 
 /**
- * Reads the whole body, failing with 413 as soon as it passes `limit` (a declared
- * content-length over the limit fails before reading anything).
- */
-/**
  * The body when the fast server read it already (no promise, no microtask turn on the hot path);
  * null when it must be read from the stream (`readBody`). Throws 413 past `limit`.
  */
@@ -20,6 +16,10 @@ export function bodyIfRead (req: HttpReq, limit: number): Buffer | null {
   return req.body
 }
 
+/**
+ * Reads the whole body, failing with 413 as soon as it passes `limit` (a declared
+ * content-length over the limit fails before reading anything).
+ */
 export function readBody (req: HttpReq, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length']
   if (declared !== undefined && Number(declared) > limit) return Promise.reject(bodyTooLarge(limit))

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import type { HeaderLookup } from '../routing/policy.js'
 import { Http1Request, type HttpReq } from './http1/server.js'
+import { firstValue } from '../shared/http-fields.js'
 
 /**
  * Hop-by-hop headers (RFC 9110 7.6.1) and the ones the gateway sets itself; everything else
@@ -69,7 +70,7 @@ export function upstreamHeaderBlock (req: HttpReq, requestId: string, dropAuth: 
 export function headerLookup (req: HttpReq): HeaderLookup {
   if (req instanceof Http1Request) return req
   const h = req.headers
-  return { get: (name) => { const v = h[name]; return typeof v === 'string' ? v : v?.[0] } }
+  return { get: (name) => firstValue(h[name]) }
 }
 
 /** Client response headers from the worker's, with the request id added. */

@@ -1,6 +1,7 @@
 import { Pool, type Dispatcher } from 'undici'
 import type { Worker, WorkerClient } from '../registry/worker.js'
 import { Http1Pool, type Http1Request } from './http1/pool.js'
+import { fieldValue } from '../shared/http-fields.js'
 
 export interface HttpTransportOptions {
   connectTimeout: number
@@ -71,11 +72,7 @@ export function headerPairs (block: string): string[] {
   while (at < block.length) {
     const eol = block.indexOf('\r\n', at)
     const colon = block.indexOf(':', at)
-    let a = colon + 1
-    let b = eol
-    while (a < b && (block.charCodeAt(a) === 32 || block.charCodeAt(a) === 9)) a++
-    while (b > a && (block.charCodeAt(b - 1) === 32 || block.charCodeAt(b - 1) === 9)) b--
-    out.push(block.slice(at, colon), block.slice(a, b))
+    out.push(block.slice(at, colon), fieldValue(block, colon + 1, eol))
     at = eol + 2
   }
   return out

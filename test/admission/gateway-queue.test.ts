@@ -152,9 +152,11 @@ test('queued high-priority requests are dispatched before low ones (x-priority a
     const answers = await Promise.all(all)
     assert.deepEqual(answers.map(a => a.status), Array(7).fill(200))
     assert.deepEqual(up.received.map(r => r.body.user), ['filler', 'high0', 'high1', 'high2', 'low0', 'low1', 'low2'])
-    const bad = await chat(gw.url, {}, { 'x-priority': 'urgent' })
-    assert.equal(bad.status, 400)
-    assert.equal(bad.body.error.param, 'x-priority')
+    for (const value of ['urgent', 'constructor', '__proto__']) {
+      const bad = await chat(gw.url, {}, { 'x-priority': value })
+      assert.equal(bad.status, 400, `x-priority: ${value}`)
+      assert.equal(bad.body.error.param, 'x-priority')
+    }
   } finally {
     await gw.close()
     await up.close()

@@ -55,6 +55,8 @@ describe('kv topic over NATS', { skip }, () => {
     let pub = new NatsKvPublisher(pubConn.nc, { namespace: 't', workerId: WORKER, snapshotChunkBytes: 64 })
     const a = stored(3)
     pub.publish([a])
+    // On the server before the subscriber exists: else it may see seq 1 live and need no snapshot.
+    await pubConn.nc.flush()
     const sub = new NatsKvSubscriber(subConn.nc, { namespace: 't', retryMs: 200 })
     try {
       const stream = sub.engineFor(WORKER)

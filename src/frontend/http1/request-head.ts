@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
+import { fieldValue, firstValue } from '../../shared/http-fields.js'
 
 /**
  * A request the fast server parsed itself: method, target, headers, and the whole body (the
@@ -93,8 +94,7 @@ export class Http1Request {
       case 'authorization': return this.authorization
       case 'content-type': return this.contentType
     }
-    const v = this.headers[name]
-    return typeof v === 'string' ? v : v?.[0]
+    return firstValue(this.headers[name])
   }
 }
 
@@ -164,15 +164,6 @@ function nameKind (head: string, at: number, n: number): number {
     if (i === n) return candidates[k]![1]
   }
   return -1
-}
-
-/** A field value without its surrounding spaces and tabs (OWS). */
-function fieldValue (head: string, from: number, to: number): string {
-  let a = from
-  let b = to
-  while (a < b && (head.charCodeAt(a) === 32 || head.charCodeAt(a) === 9)) a++
-  while (b > a && (head.charCodeAt(b - 1) === 32 || head.charCodeAt(b - 1) === 9)) b--
-  return head.slice(a, b)
 }
 
 /**

@@ -24,6 +24,7 @@ import type { Duplex } from 'node:stream'
 import { Http1Request, parseRequestHead } from './request-head.js'
 import { Http1Response, type ResponseOwner } from './response.js'
 import type { HttpReq, HttpRes } from './types.js'
+import { firstValue } from '../../shared/http-fields.js'
 
 export type { HttpReq, HttpRes } from './types.js'
 export { Http1Request } from './request-head.js'
@@ -33,9 +34,7 @@ export { Http1Request } from './request-head.js'
  * (taken out during its parse); from node's object for the connections node:http serves.
  */
 export function hotHeader (req: HttpReq, name: 'x-request-id' | 'x-priority' | 'authorization'): string | undefined {
-  if (req instanceof Http1Request) return name === 'x-request-id' ? req.requestId : name === 'x-priority' ? req.priority : req.authorization
-  const v = req.headers[name]
-  return typeof v === 'string' ? v : v?.[0]
+  return req instanceof Http1Request ? req.get(name) : firstValue(req.headers[name])
 }
 export { Http1Response, corkForTick } from './response.js'
 

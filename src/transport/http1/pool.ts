@@ -195,7 +195,6 @@ class Conn implements ResponseSink {
     // or fresh ArrayBuffer per read, which cost about 5% of a proxied request's user-space
     // instructions. Every read is parsed before the next one can land; what outlives it is copied
     // (the parser's held and split bytes, body chunks for handlers that keep them).
-    this.parser.copyRetained = true
     const s = connect({
       host: pool.hostname,
       port: pool.port,
@@ -298,9 +297,7 @@ class Conn implements ResponseSink {
     const p = this.parser
     if (p.held !== null) {
       // Paused with bytes held, yet more came (a chunk already in flight): keep them in order.
-      const rest = p.held.subarray(p.heldOff)
-      p.held = rest.length === 0 ? Buffer.from(b) : Buffer.concat([rest, b])
-      p.heldOff = 0
+      p.held = p.held.length === 0 ? Buffer.from(b) : Buffer.concat([p.held, b])
       this.socket.pause()
       return
     }
@@ -321,7 +318,7 @@ class Conn implements ResponseSink {
       this.fail(job, p.error!)
     } else if (r === STOPPED) {
       if (job.paused) this.socket.pause()
-      else this.run(job, p.held!, p.heldOff) // paused and resumed inside the same callback
+      else this.run(job, p.held!, 0) // paused and resumed inside the same callback
     } else if (this.eof) {
       this.ended(job)
     }
@@ -334,7 +331,7 @@ class Conn implements ResponseSink {
     const job = this.job!
     const p = this.parser
     if (p.held !== null) {
-      this.run(job, p.held, p.heldOff)
+      this.run(job, p.held, 0)
       if (this.job !== job || job.paused) return
     } else if (this.eof) {
       this.ended(job)

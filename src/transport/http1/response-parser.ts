@@ -15,6 +15,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { Buffer } from 'node:buffer'
 import { errors, parserError, socketError } from './errors.js'
+import { fieldValue } from '../../shared/http-fields.js'
 
 /** What the parser tells its owner. A `false` return stops the parse; the rest of the bytes are held. */
 export interface ResponseSink {
@@ -24,7 +25,7 @@ export interface ResponseSink {
 
 /** execute() results. */
 export const NEED_MORE = 0
-/** A sink callback returned false: the unread bytes are in `held`/`heldOff`; call `execute(held, heldOff)` to go on. */
+/** A sink callback returned false: the unread bytes are in `held` (a copy); call `execute(held, 0)` to go on. */
 export const STOPPED = 1
 /** The response is whole: read `trailers`, `keepAlive`, `keepAliveMs`, `leftover`. */
 export const COMPLETE = 2
@@ -93,6 +94,14 @@ function keyFor (lower: string): NameKey {
   return key
 }
 
+/**
+ * A copy of bytes the parser keeps past execute(): its caller may reuse the buffer it fed (the
+ * pool's sockets all read into one, `onread`). Body pieces handed to the sink are views.
+ */
+function retain (b: Buffer): Buffer {
+  return Buffer.from(b)
+}
+
 /** Value of a hex digit byte, or -1. */
 function hexVal (c: number): number {
   if (c >= 48 && c <= 57) return c - 48
@@ -136,15 +145,8 @@ export class ResponseParser {
   /** Bytes followed the complete response in the same read (nothing should: no pipelining). */
   leftover = false
   error: Error | null = null
-  /** Set with STOPPED: where to go on from. */
+  /** Set with STOPPED: the bytes not yet parsed (its own copy), where to go on from. */
   held: Buffer | null = null
-  heldOff = 0
-  /**
-   * The caller reuses the buffers it feeds once execute() returns (a socket reading into one
-   * buffer, `onread`): the bytes kept across calls (a split head or chunk-size line, what is held
-   * while paused) are copied. Body pieces handed to the sink are views either way.
-   */
-  copyRetained = false
 
   // Head scratch, per response.
   private hasLength = false
@@ -170,7 +172,6 @@ export class ResponseParser {
     this.leftover = false
     this.error = null
     this.held = null
-    this.heldOff = 0
     this.sawCR = false
     this.trailerBytes = 0
   }
@@ -211,7 +212,7 @@ export class ResponseParser {
           const end = buf.indexOf(CRLFCRLF, from)
           if (end < 0) {
             if (len - start > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
-            this.partial = this.retain(start === 0 ? buf : buf.subarray(start))
+            this.partial = retain(start === 0 ? buf : buf.subarray(start))
             return NEED_MORE
           }
           if (end - start > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
@@ -266,7 +267,7 @@ export class ResponseParser {
           let ls: number
           let le: number
           if (lf < 0) {
-            this.partial = this.partial === null ? this.retain(buf.subarray(i)) : Buffer.concat([this.partial, buf.subarray(i)])
+            this.partial = this.partial === null ? retain(buf.subarray(i)) : Buffer.concat([this.partial, buf.subarray(i)])
             if (this.partial.length > MAX_CHUNK_LINE) return this.fail(parserError('Invalid chunk size line', 'INVALID_CHUNK_SIZE'))
             return NEED_MORE
           }
@@ -321,7 +322,7 @@ export class ResponseParser {
           if (i >= len) return NEED_MORE
           const lf = buf.indexOf(10, i)
           if (lf < 0) {
-            this.partial = this.partial === null ? this.retain(buf.subarray(i)) : Buffer.concat([this.partial, buf.subarray(i)])
+            this.partial = this.partial === null ? retain(buf.subarray(i)) : Buffer.concat([this.partial, buf.subarray(i)])
             this.trailerBytes += len - i
             if (this.trailerBytes > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
             return NEED_MORE
@@ -362,21 +363,8 @@ export class ResponseParser {
   }
 
   private stop (buf: Buffer, i: number): number {
-    if (i >= buf.length) {
-      this.held = EMPTY
-      this.heldOff = 0
-    } else if (this.copyRetained) {
-      this.held = Buffer.from(buf.subarray(i))
-      this.heldOff = 0
-    } else {
-      this.held = buf
-      this.heldOff = i
-    }
+    this.held = i < buf.length ? retain(buf.subarray(i)) : EMPTY
     return STOPPED
-  }
-
-  private retain (b: Buffer): Buffer {
-    return this.copyRetained ? Buffer.from(b) : b
   }
 
   private fail (err: Error): number {
@@ -439,11 +427,7 @@ export class ResponseParser {
       }
       const before = s.charCodeAt(colon - 1)
       if (before === 32 || before === 9) { this.fail(parserError('Invalid header token', 'INVALID_HEADER_TOKEN')); return null }
-      let vs = colon + 1
-      while (vs < end && (s.charCodeAt(vs) === 32 || s.charCodeAt(vs) === 9)) vs++
-      let ve = end
-      while (ve > vs && (s.charCodeAt(ve - 1) === 32 || s.charCodeAt(ve - 1) === 9)) ve--
-      const value = s.slice(vs, ve)
+      const value = fieldValue(s, colon + 1, end)
       // The spelling's slot from its length and three of its chars (startsWith confirms).
       const nlen = colon - at
       const slot = (nlen * 7 + s.charCodeAt(at) + s.charCodeAt(colon - 1) * 3 + s.charCodeAt(at + (nlen >> 1)) * 5) & ((1 << TABLE_BITS) - 1)
