@@ -17,9 +17,10 @@
  * socket. Bytes from 0x80 up pass as they are (a JSON string may hold raw UTF-8).
  *
  * Several chunks for one client in the same tick (a busy engine's pass carries more than one
- * token per stream) go out as one writev: the first write of a tick corks the socket and one
- * process-wide nextTick uncorks every socket corked in that tick (ServerResponse pays a nextTick
- * per response for the same effect).
+ * token per stream) go out as one write. On the fast server's connections the chunks join the
+ * connection's queue for the tick (http1/tick-writes.ts); on node:http's, the first write of a
+ * tick corks the socket and one process-wide nextTick uncorks every socket corked in that tick
+ * (ServerResponse pays a nextTick per response for the same effect).
  *
  * Slow consumers: an engine cannot pause one sequence of its batch, so tokens a client does not
  * read pile up in the gateway. Past `limit` bytes queued on the socket the stream is cut
@@ -27,6 +28,7 @@
  */
 import type { Socket } from 'node:net'
 import { corkForTick, Http1Response, type HttpRes } from './http1/server.js'
+import type { TickWrites } from './http1/tick-writes.js'
 
 /** OutgoingMessage's own fields (undocumented, stable since Node 0.x): `headersSent` is true once writeHead stored them, `_headerSent` once they went out. */
 interface ChunkedResponse { chunkedEncoding?: boolean, _headerSent?: boolean }
@@ -64,7 +66,10 @@ function escapeInto (src: Buffer, start: number, end: number, dst: Buffer, p: nu
 }
 
 export class ChunkWriter {
+  /** node:http's response writing straight to its socket (see `write`). */
   private readonly socket: Socket | null
+  /** The fast server's chunked response: framed chunks go to its connection's queue for the tick. */
+  private readonly fast: TickWrites | null
   private readonly res: HttpRes
   private readonly limit: number
 
@@ -73,12 +78,14 @@ export class ChunkWriter {
     this.res = res
     this.limit = limit
     if (res instanceof Http1Response) {
-      // The fast server's response: its head goes out now (corked, so with the first chunk) and
+      // The fast server's response: its head is queued now (it leaves with the first chunk) and
       // says chunked unless the handler gave a length.
       res.flushHeaders()
-      this.socket = res.chunked && !res.destroyed ? res.socket : null
+      this.fast = res.chunked && !res.destroyed ? res.out : null
+      this.socket = null
       return
     }
+    this.fast = null
     const socket = res.socket
     const direct = socket !== null && !socket.destroyed && (socket as unknown as { _httpMessage: unknown })._httpMessage === res &&
       (res as unknown as ChunkedResponse).chunkedEncoding === true
@@ -92,6 +99,7 @@ export class ChunkWriter {
   write (data: string): boolean {
     const socket = this.socket
     if (socket === null) {
+      // The fast response frames the chunk into one buffer itself.
       this.res.write(data)
       return this.res.writableLength <= this.limit
     }
@@ -106,11 +114,13 @@ export class ChunkWriter {
     for (let i = start; i < end; i++) extra += ESCAPE_EXTRA[src[i]!]!
     const size = prefix.length + (end - start) + extra + suffix.length
     const socket = this.socket
+    const fast = this.fast
+    const framed = socket !== null || fast !== null
     let digits = 0
-    if (socket !== null) for (let v = size; v > 0; v >>>= 4) digits++
-    const buf = Buffer.allocUnsafe(socket === null ? size : digits + size + 4)
+    if (framed) for (let v = size; v > 0; v >>>= 4) digits++
+    const buf = Buffer.allocUnsafe(framed ? digits + size + 4 : size)
     let p = 0
-    if (socket !== null) {
+    if (framed) {
       for (let k = digits - 1, v = size; k >= 0; k--, v >>>= 4) buf[k] = HEX_DIGITS[v & 15]!
       p = digits
       buf[p++] = 13
@@ -124,14 +134,19 @@ export class ChunkWriter {
     } else p = escapeInto(src, start, end, buf, p)
     buf.set(suffix, p)
     p += suffix.length
-    if (socket === null) {
+    if (!framed) {
       this.res.write(buf)
       return this.res.writableLength <= this.limit
     }
     buf[p++] = 13
     buf[p] = 10
-    corkForTick(socket)
-    socket.write(buf)
-    return socket.writableLength <= this.limit
+    if (fast !== null) {
+      fast.send(buf)
+      return !fast.backlogOver(this.limit)
+    }
+    const sock = socket!
+    corkForTick(sock)
+    sock.write(buf)
+    return sock.writableLength <= this.limit
   }
 }

@@ -120,7 +120,7 @@ export class NativeExchange implements NativeStreamHandler {
   }
 
   onItem (item: ResponseItem): void {
-    const now = performance.now()
+    const now = item.receivedAt ?? performance.now()
     const res = this.res
     if (this.ttftMs === null) {
       this.ttftMs = now - this.started

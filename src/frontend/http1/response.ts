@@ -2,10 +2,13 @@ import { EventEmitter } from 'node:events'
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Http1Request } from './request-head.js'
+import type { TickWrites } from './tick-writes.js'
 
 /** The connection a response belongs to (server.ts). */
 export interface ResponseOwner {
   readonly socket: Socket
+  /** The connection's writes of this tick (tick-writes.ts): every byte of a response goes through it. */
+  readonly out: TickWrites
   readonly keepAliveHeader: string
   /** The response ended (or its socket closed): the connection takes the next request or closes. */
   responseDone: (res: Http1Response, close: boolean) => void
@@ -99,8 +102,11 @@ export class Http1Response extends EventEmitter {
   }
 
   get socket (): Socket { return this.owner.socket }
+  /** The connection's queue for this tick's writes. */
+  get out (): TickWrites { return this.owner.out }
   get destroyed (): boolean { return this.gone || this.owner.socket.destroyed }
-  get writableLength (): number { return this.owner.socket.writableLength }
+  /** Bytes written and not yet taken by the kernel, this tick's queue included. */
+  get writableLength (): number { return this.owner.socket.writableLength + this.owner.out.bytes }
 
   writeHead (status: number, headers?: OutgoingHttpHeaders): this {
     if (this.headersSent) throw new Error('writeHead after the head was decided')
@@ -144,9 +150,7 @@ export class Http1Response extends EventEmitter {
     if (this.flushed || this.gone) return
     if (!this.headersSent) this.writeHead(this.statusCode)
     this.flushed = true
-    const socket = this.owner.socket
-    corkForTick(socket)
-    socket.write(this.head(-1), 'latin1')
+    this.owner.out.send(frame(this.head(-1), EMPTY, false, false))
   }
 
   write (chunk: string | Buffer): boolean {
@@ -157,26 +161,31 @@ export class Http1Response extends EventEmitter {
       this.flushed = true
       head = this.head(-1)
     }
-    const socket = this.owner.socket
-    // Chunked answers (streams) may write again in this tick: corked, they leave in one writev.
-    if (this.chunked) corkForTick(socket)
-    return socket.write(frame(head, chunk, this.chunked, false))
+    const out = this.owner.out
+    const buf = frame(head, chunk, this.chunked, false)
+    // Chunked answers (streams) may write again in this tick: queued, they leave in one write.
+    if (this.chunked) out.send(buf)
+    else out.sendNow(buf)
+    // False only when the socket itself is full: then it emits 'drain' (queued bytes are bounded
+    // by the queue's own flush size). A false from the socket's last write means node buffers
+    // at least its high-water mark, so 'drain' will come.
+    return !out.blocked
   }
 
   end (chunk?: string | Buffer): this {
     if (this.writableEnded) return this
     this.writableEnded = true
     if (this.gone) return this
-    const socket = this.owner.socket
+    const out = this.owner.out
     if (this.flushed) {
-      if (chunk !== undefined || this.chunked) socket.write(frame(null, chunk ?? EMPTY, this.chunked, this.chunked))
+      if (chunk !== undefined || this.chunked) out.send(frame(null, chunk ?? EMPTY, this.chunked, this.chunked))
     } else {
       // The whole body is known: one write with a Content-Length head.
       if (!this.headersSent) this.writeHead(this.statusCode)
       this.flushed = true
       const body = chunk ?? EMPTY
       const head = this.head(typeof body === 'string' ? Buffer.byteLength(body) : body.length)
-      socket.write(frame(head, body, false, false))
+      out.sendNow(frame(head, body, false, false))
     }
     this.writableFinished = true
     this.owner.responseDone(this, this.closeAfter)

@@ -23,6 +23,7 @@ import type { Server as HttpServer } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { Http1Request, parseRequestHead } from './request-head.js'
 import { Http1Response, type ResponseOwner } from './response.js'
+import { TickWrites } from './tick-writes.js'
 import type { HttpReq, HttpRes } from './types.js'
 import { firstValue } from '../../shared/http-fields.js'
 
@@ -59,6 +60,7 @@ class Connection implements ResponseOwner {
   readonly socket: Socket
   readonly keepAliveHeader: string
   readonly server: Http1Server
+  readonly out: TickWrites
   state = State.Head
   /** Bytes read and not yet consumed (a partial head, or what followed a request). */
   pending: Buffer | null = null
@@ -81,12 +83,13 @@ class Connection implements ResponseOwner {
   constructor (server: Http1Server, socket: Socket) {
     this.server = server
     this.socket = socket
+    this.out = new TickWrites(socket)
     this.keepAliveHeader = server.keepAliveHeader
     this.onData = (chunk) => { this.data(chunk) }
     // A client that half-closes is gone: its answer could not be read back (node:http ends too).
     this.onEnd = () => { if (this.state !== State.Gone) socket.destroy() }
     this.onClose = () => { this.closed() }
-    this.onDrain = () => { this.res?.emit('drain') }
+    this.onDrain = () => { this.out.blocked = false; this.res?.emit('drain') }
     socket.setNoDelay(true)
     socket.on('data', this.onData)
     socket.on('error', noop)
@@ -179,6 +182,7 @@ class Connection implements ResponseOwner {
     if (this.state === State.Gone) return
     if (close || this.closeAfter || this.server.closing) {
       this.state = State.Gone
+      this.out.flush()
       this.socket.end()
       return
     }
@@ -202,6 +206,8 @@ class Connection implements ResponseOwner {
     this.state = State.Gone
     this.deadline = 0
     this.server.forget(this)
+    // What earlier responses queued goes out before node:http writes anything.
+    this.out.flush()
     const socket = this.socket
     socket.pause()
     socket.removeListener('data', this.onData)
@@ -310,6 +316,7 @@ export class Http1Server {
     for (const c of this.conns) {
       if (c.idle) {
         c.state = State.Gone
+        c.out.flush()
         c.socket.end()
         this.conns.delete(c)
       }

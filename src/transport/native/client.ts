@@ -151,7 +151,7 @@ class NativeConnection implements FrameSink {
     this.lastReadAt = performance.now()
     this.pingSentAt = 0
     this.peerMaxFrame = DEFAULT_MAX_FRAME_BYTES
-    this.item = { text: null, tokenIds: null, finishReason: null, usage: null, raw: null, rawStart: 0, rawEnd: 0 }
+    this.item = { text: null, tokenIds: null, finishReason: null, usage: null, raw: null, rawStart: 0, rawEnd: 0, receivedAt: 0 }
     this.reader = new FrameReader(this, o.maxFrameBytes)
     this.socket = connect({ host: upstream.host, port: upstream.port, noDelay: true })
     this.writer = new FrameWriter(this.socket)
@@ -192,6 +192,7 @@ class NativeConnection implements FrameSink {
         if (s === undefined) { this.upstream.counters.framesIgnored++; return }
         const item = this.item
         decodeItem(body, item, s.handler.rawText === true)
+        item.receivedAt = this.lastReadAt
         s.state = StreamState.STREAMING
         s.items++
         s.deadlineAt = this.lastReadAt + this.upstream.options.idleTimeoutMs

@@ -78,4 +78,9 @@ export interface ResponseItem {
   raw?: Buffer | null
   rawStart?: number
   rawEnd?: number
+  /**
+   * When the bytes carrying this item were read (performance.now()), set by the gateway side's
+   * decoder: one clock read per socket read, not per item, for the inter-token histogram.
+   */
+  receivedAt?: number
 }
