@@ -251,11 +251,11 @@ class WorkerConnection implements FrameSink {
     socket.on('close', () => { onClosed(this) })
   }
 
-  onFrame (kind: FrameKindValue, id: number, body: Buffer): void {
+  onFrame (kind: FrameKindValue, id: number, buf: Buffer, start: number, end: number): void {
     if (!this.ready && kind !== FrameKind.HELLO) throw new NativeProtocolError(`expected a hello frame first, got ${KIND_NAMES[kind] ?? kind}`)
     switch (kind) {
       case FrameKind.REQUEST:
-        onRequest(this, id, body)
+        onRequest(this, id, buf.subarray(start, end))
         return
       case FrameKind.CANCEL:
         this.streams.get(id)?.cancelled()
@@ -266,7 +266,7 @@ class WorkerConnection implements FrameSink {
       case FrameKind.PONG:
         return
       case FrameKind.HELLO:
-        onHello(this, body)
+        onHello(this, buf.subarray(start, end))
         return
       default:
         throw new NativeProtocolError(`a gateway sent a ${KIND_NAMES[kind] ?? kind} frame, which only workers send`)

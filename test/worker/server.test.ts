@@ -14,7 +14,7 @@ async function rawClient (port: number, hello = true): Promise<RawClient> {
   const socket = connect({ port, host: '127.0.0.1' })
   await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
   const frames: RawClient['frames'] = []
-  const reader = new FrameReader({ onFrame (kind, id, body) { frames.push({ kind, id, body: Buffer.from(body) }) } })
+  const reader = new FrameReader({ onFrame (kind, id, buf, start, end) { frames.push({ kind, id, body: Buffer.from(buf.subarray(start, end)) }) } })
   socket.on('data', (c: Buffer) => { reader.push(c) })
   socket.on('error', () => {})
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))

@@ -184,14 +184,14 @@ class NativeConnection implements FrameSink {
     })
   }
 
-  onFrame (kind: FrameKindValue, id: number, body: Buffer): void {
+  onFrame (kind: FrameKindValue, id: number, buf: Buffer, start: number, end: number): void {
     if (this.state === ConnState.CLOSED) return
     switch (kind) {
       case FrameKind.ITEM: {
         const s = this.streams.get(id)
         if (s === undefined) { this.upstream.counters.framesIgnored++; return }
         const item = this.item
-        decodeItem(body, item, s.handler.rawText === true)
+        decodeItem(buf, start, end, item, s.handler.rawText === true)
         item.receivedAt = this.lastReadAt
         s.state = StreamState.STREAMING
         s.items++
@@ -223,7 +223,7 @@ class NativeConnection implements FrameSink {
         return
       }
       case FrameKind.ERROR: {
-        const e = decodeBody(body, 'error')
+        const e = decodeBody(buf.subarray(start, end), 'error')
         const message = typeof e.message === 'string' ? e.message : 'worker error'
         if (id === 0) {
           failConnection(this, NativeFailure.PROTOCOL, `worker ${this.upstream.address} closed the connection: ${message}`, null)
@@ -250,7 +250,7 @@ class NativeConnection implements FrameSink {
         this.writer.frame(FrameKind.PONG, id)
         return
       case FrameKind.HELLO:
-        onHello(this, body)
+        onHello(this, buf.subarray(start, end))
         return
       case FrameKind.GOAWAY:
         // The worker is draining: no new streams here; close once the open ones finish.

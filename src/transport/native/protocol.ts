@@ -50,8 +50,13 @@ export const packr = new Packr({ useRecords: false, moreTypes: false })
 export const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true })
 
 export interface FrameSink {
-  /** `body` is a view into the received bytes, valid to keep (socket chunks are never reused). */
-  onFrame (kind: FrameKindValue, streamId: number, body: Buffer): void
+  /**
+   * The frame's body is `buf[start, end)`, inside the received bytes and valid to keep (socket
+   * chunks are never reused); `buf.subarray(start, end)` makes it a Buffer of its own. Offsets,
+   * not a view: the item path decodes in place, and a view per frame was a typed array per
+   * streamed token.
+   */
+  onFrame (kind: FrameKindValue, streamId: number, buf: Buffer, start: number, end: number): void
 }
 
 const EMPTY = Buffer.alloc(0)
@@ -147,7 +152,7 @@ export class FrameReader {
     if (kind === 0 || kind > MAX_KIND) throw new NativeProtocolError(`corrupt native frame: unknown kind ${kind}`)
     const id = buf.readUInt32BE(start + 5)
     this.framesIn++
-    this.sink.onFrame(kind as FrameKindValue, id, start + HEADER_BYTES === end ? EMPTY : buf.subarray(start + HEADER_BYTES, end))
+    this.sink.onFrame(kind as FrameKindValue, id, buf, start + HEADER_BYTES, end)
   }
 }
 
@@ -322,13 +327,16 @@ function writeStr (buf: Buffer, p: number, s: string): number {
 }
 
 /**
- * Decodes an ITEM body into `out` (reused by the caller). Accepts any msgpack encoding of the
- * 4-element array (a worker written in another language need not match our byte choices).
+ * Decodes an ITEM body, `buf[start, end)`, into `out` (reused by the caller). Accepts any msgpack
+ * encoding of the 4-element array (a worker written in another language need not match our byte
+ * choices). `out.raw` is `buf`, with the text at `[rawStart, rawEnd)`.
  */
-export function decodeItem (body: Buffer, out: ResponseItem, rawText = false): void {
+export function decodeItem (buf: Buffer, start: number, end: number, out: ResponseItem, rawText = false): void {
   const c = cursor
-  c.buf = body
-  c.pos = 0
+  c.buf = buf
+  c.pos = start
+  c.end = end
+  const body = buf
   const n = readArrayHeader(c)
   if (n < 4) throw new NativeProtocolError(`corrupt native item: array of ${n} elements, expected 4`)
   const len = readStrLength(c)
@@ -345,6 +353,7 @@ export function decodeItem (body: Buffer, out: ResponseItem, rawText = false): v
   out.finishReason = readStrOrNil(c) as NativeFinishReason | null
   // The last item is rare: give it its text decoded whatever the handler asked.
   if (rawText && out.finishReason !== null && len > 0) out.text = body.toString('utf8', out.rawStart, out.rawEnd)
+  need(c, 1)
   if (body[c.pos] === 0xc0) {
     c.pos++
     out.usage = null
@@ -355,14 +364,15 @@ export function decodeItem (body: Buffer, out: ResponseItem, rawText = false): v
     for (let i = 3; i < m; i++) skip(c)
   }
   for (let i = 4; i < n; i++) skip(c)
-  if (c.pos !== body.length) throw new NativeProtocolError('corrupt native item: trailing bytes')
+  if (c.pos !== end) throw new NativeProtocolError('corrupt native item: trailing bytes')
 }
 
-interface Cursor { buf: Buffer, pos: number }
-const cursor: Cursor = { buf: EMPTY, pos: 0 }
+/** Reads `buf` from `pos` up to `end`. */
+interface Cursor { buf: Buffer, pos: number, end: number }
+const cursor: Cursor = { buf: EMPTY, pos: 0, end: 0 }
 
 function need (c: Cursor, k: number): void {
-  if (c.pos + k > c.buf.length) throw new NativeProtocolError('corrupt native item: truncated')
+  if (c.pos + k > c.end) throw new NativeProtocolError('corrupt native item: truncated')
 }
 
 function readArrayHeader (c: Cursor): number {
@@ -442,7 +452,7 @@ function readUint (c: Cursor): number {
 
 // Extra trailing elements (a newer peer's fields) are skipped with msgpackr's decoder.
 function skip (c: Cursor): void {
-  const rest = c.buf.subarray(c.pos)
+  const rest = c.buf.subarray(c.pos, c.end)
   let consumed = 0
   try {
     unpackr.unpackMultiple(rest, (_v: unknown, _start?: number, end?: number) => { consumed = end ?? rest.length; return false })

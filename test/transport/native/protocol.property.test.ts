@@ -19,7 +19,7 @@ function capture (): { socket: any, bytes: () => Buffer } {
 
 function collect (max?: number): { reader: FrameReader, frames: Frame[] } {
   const frames: Frame[] = []
-  const reader = new FrameReader({ onFrame (kind, id, body) { frames.push({ kind, id, body: Buffer.from(body) }) } }, max)
+  const reader = new FrameReader({ onFrame (kind, id, buf, start, end) { frames.push({ kind, id, body: Buffer.from(buf.subarray(start, end)) }) } }, max)
   return { reader, frames }
 }
 
@@ -100,7 +100,7 @@ test('items round-trip, text of any script and token ids of any u32 value', () =
       assert.equal(f.kind, FrameKind.ITEM)
       assert.equal(f.id, i + 1)
       const out: ResponseItem = { text: null, tokenIds: null, finishReason: null, usage: null }
-      decodeItem(f.body, out)
+      decodeItem(f.body, 0, f.body.length, out)
       const want = items[i]!
       assert.equal(out.text, want.text === '' ? '' : want.text)
       assert.deepEqual(out.tokenIds === null ? null : Array.from(out.tokenIds), want.tokenIds)
@@ -115,7 +115,8 @@ test('an item encoded by a generic msgpack encoder decodes too (other-language w
   ids.writeUInt32LE(5, 0)
   ids.writeUInt32LE(70000, 4)
   const out: ResponseItem = { text: null, tokenIds: null, finishReason: null, usage: null }
-  decodeItem(packr.pack(['abc', ids, 'stop', [300, 2, 70000], 'a future field']), out)
+  const packed = packr.pack(['abc', ids, 'stop', [300, 2, 70000], 'a future field'])
+  decodeItem(packed, 0, packed.length, out)
   assert.equal(out.text, 'abc')
   assert.deepEqual(Array.from(out.tokenIds!), [5, 70000])
   assert.deepEqual(out.usage, { promptTokens: 300, completionTokens: 2, cachedTokens: 70000 })
@@ -157,14 +158,25 @@ test('corrupt frames (bad length, unknown kind, bad item body) fail with SWY_ERR
   assert.throws(() => collect().reader.push(short), (e: any) => e.code === 'SWY_ERR_NATIVE_PROTOCOL' && /shorter than a frame header/.test(e.message))
   const badKind = Buffer.from([0, 0, 0, 5, 99, 0, 0, 0, 1])
   assert.throws(() => collect().reader.push(badKind), (e: any) => e.code === 'SWY_ERR_NATIVE_PROTOCOL' && /unknown kind 99/.test(e.message))
-  fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (junk) => {
+  // Decoded in place, inside bytes that would parse (nils): nothing outside [start, end) is read.
+  const attempt = (buf: Buffer, start: number, end: number): unknown => {
     const out: ResponseItem = { text: null, tokenIds: null, finishReason: null, usage: null }
     try {
-      decodeItem(Buffer.from(junk), out)
+      decodeItem(buf, start, end, out)
+      return { text: out.text, ids: out.tokenIds === null ? null : Array.from(out.tokenIds), finish: out.finishReason, usage: out.usage }
     } catch (err) {
       assert.ok(err instanceof NativeProtocolError, String(err))
+      return 'threw'
     }
+  }
+  fc.assert(fc.property(fc.uint8Array({ maxLength: 40 }), (junk) => {
+    const alone = attempt(Buffer.from(junk), 0, junk.length)
+    const padded = Buffer.concat([Buffer.from([0x94, 0xc0, 0xc0]), Buffer.from(junk), Buffer.alloc(6, 0xc0)])
+    assert.deepEqual(attempt(padded, 3, 3 + junk.length), alone)
   }), { numRuns: 500 })
+  const item = packr.pack(['abc', null, null, null])
+  assert.equal(attempt(item.subarray(0, item.length - 1), 0, item.length - 1), 'threw', 'a truncated item throws')
+  assert.equal(attempt(Buffer.concat([item.subarray(0, item.length - 1), Buffer.from([0xc0])]), 0, item.length - 1), 'threw', 'a truncated item throws even when the next byte would complete it')
 })
 
 test('frames larger than the write arena, and many small ones past it, arrive whole and in order (corked or not)', () => {
