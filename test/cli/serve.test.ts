@@ -101,6 +101,39 @@ test('SIGTERM stops accepting, lets an in-flight stream finish, and exits 0', as
   }
 })
 
+test('access lines still held in the batch reach stdout when SIGTERM stops the gateway', async () => {
+  const up = await startUpstream({ models: ['m'] })
+  const p = run(['serve', '--port', '0', '--worker', up.url])
+  let out = ''
+  p.stdout!.on('data', (d) => { out += d })
+  try {
+    let url: string | null = null
+    for (let i = 0; i < 200 && url === null; i++) {
+      url = /"url":"(http:\/\/[^"]+)".*"msg":"switchyard listening"/.exec(out)?.[1] ?? null
+      if (url === null) await new Promise(resolve => setTimeout(resolve, 25))
+    }
+    assert.ok(url !== null, 'the gateway listens')
+    const base: string = url
+    const ids = ['held-1', 'held-2', 'held-3']
+    for (const id of ids) {
+      const res = await request(base + '/v1/chat/completions', { method: 'POST', headers: { 'x-request-id': id }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'x' }] }) })
+      assert.equal(res.statusCode, 200)
+      await res.body.text()
+    }
+    // Well inside the 50 ms batch window: the lines are still held when the signal lands.
+    const exited = once(p, 'exit')
+    p.kill('SIGTERM')
+    const [code] = await exited
+    assert.equal(code, 0)
+    const lines = out.split('\n').filter(l => l.includes('"msg":"request"')).map(l => JSON.parse(l) as { rid: string, status: number })
+    assert.deepEqual(lines.map(l => l.rid), ids)
+    assert.ok(lines.every(l => l.status === 200))
+  } finally {
+    p.kill('SIGKILL')
+    await up.close()
+  }
+})
+
 test('SIGTERM aborts what is still running when the grace period ends, and exits 0', async () => {
   const up = await startUpstream({ models: ['m'], tokens: 1000, tokenDelayMs: 10 })
   const p = run(['serve', '--port', '0', '--worker', up.url, '--shutdown-grace', '200ms'])
