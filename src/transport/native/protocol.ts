@@ -4,9 +4,9 @@
  * The kind and stream id sit outside the msgpack body so cancel, end, ping and routing of a frame
  * to its stream need no msgpack decoding at all.
  *
- * FrameReader decodes in place: a frame that lies inside one socket chunk is handed out as a
- * subarray of that chunk; only a frame split across chunks is copied, once, into a buffer of its
- * exact size (no quadratic re-concatenation for large frames).
+ * FrameReader decodes in place: a frame that lies inside one socket chunk is handed out as offsets
+ * into that chunk; only a frame split across chunks is copied, once, into a buffer of its exact
+ * size (no quadratic re-concatenation for large frames).
  *
  * FrameWriter coalesces: frames are appended to an arena and the first append of a tick schedules
  * one socket write (setImmediate, so frames written from different I/O callbacks of the same loop
