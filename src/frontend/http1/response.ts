@@ -26,25 +26,6 @@ function dateHeader (): string {
   return dateLine
 }
 
-/** Sockets corked during this tick, uncorked together at its end (one nextTick for all of them). */
-let corked: Socket[] = []
-function uncorkAll (): void {
-  const list = corked
-  corked = []
-  for (let i = 0; i < list.length; i++) list[i]!.uncork()
-}
-
-/**
- * Corks a socket until the end of this tick, so what a response writes in one tick (head, body,
- * the chunked terminator) leaves in one writev. Shared with the SSE chunk writer.
- */
-export function corkForTick (socket: Socket): void {
-  if (socket.writableCorked !== 0) return
-  socket.cork()
-  if (corked.length === 0) process.nextTick(uncorkAll)
-  corked.push(socket)
-}
-
 const HEX = Buffer.from('0123456789abcdef')
 
 /**

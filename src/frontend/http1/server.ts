@@ -37,7 +37,8 @@ export { Http1Request } from './request-head.js'
 export function hotHeader (req: HttpReq, name: 'x-request-id' | 'x-priority' | 'authorization'): string | undefined {
   return req instanceof Http1Request ? req.get(name) : firstValue(req.headers[name])
 }
-export { Http1Response, corkForTick } from './response.js'
+export { Http1Response } from './response.js'
+export { corkForTick } from './tick-writes.js'
 
 export interface Http1ServerOptions {
   /** Bodies declared larger are not read: the handler sees an empty body and answers 413 (max_body_size). */

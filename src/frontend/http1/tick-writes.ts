@@ -106,3 +106,22 @@ export class TickWrites {
     return (this.blocked || this.bytes > limit) && this.socket.writableLength + this.bytes > limit
   }
 }
+
+/** Sockets corked during this tick, uncorked together at its end (one nextTick for all of them). */
+let corked: Socket[] = []
+function uncorkAll (): void {
+  const list = corked
+  corked = []
+  for (let i = 0; i < list.length; i++) list[i]!.uncork()
+}
+
+/**
+ * Corks a socket until the end of this tick, so what a response writes in one tick leaves in one
+ * writev: for node:http's responses (the SSE chunk writer), whose sockets have no TickWrites.
+ */
+export function corkForTick (socket: Socket): void {
+  if (socket.writableCorked !== 0) return
+  socket.cork()
+  if (corked.length === 0) process.nextTick(uncorkAll)
+  corked.push(socket)
+}
