@@ -26,6 +26,7 @@
  * read pile up in the gateway. Past `limit` bytes queued on the socket the stream is cut
  * (`write` returns false) — NATS's slow-consumer rule, instead of unbounded memory.
  */
+import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
 import { corkForTick, Http1Response, type HttpRes } from './http1/server.js'
 import type { TickWrites } from './http1/tick-writes.js'
@@ -63,6 +64,70 @@ function escapeInto (src: Buffer, start: number, end: number, dst: Buffer, p: nu
     }
   }
   return p
+}
+
+/** Writes the chunk-size line for `size` at buf[0]; returns where the chunk's data starts. */
+function sizeLine (buf: Buffer, size: number, digits: number): number {
+  for (let k = digits - 1, v = size; k >= 0; k--, v >>>= 4) buf[k] = HEX_DIGITS[v & 15]!
+  buf[digits] = 13
+  buf[digits + 1] = 10
+  return digits + 2
+}
+
+function hexDigits (size: number): number {
+  let digits = 0
+  for (let v = size; v > 0; v >>>= 4) digits++
+  return digits
+}
+
+/**
+ * `prefix` + src[start, end) as JSON string content + `suffix`, in one Buffer; with `framed`, as
+ * one HTTP/1.1 chunk (size line and CRLF included).
+ *
+ * One pass in the usual case: the bytes are copied as they are while none needs escaping (a token
+ * delta rarely holds a quote, a backslash or a control byte); the first one that does sends the
+ * chunk down the counting path. Deltas are a few bytes, so a JS loop beats a native copy's call.
+ */
+export function jsonChunk (prefix: Buffer, src: Buffer, start: number, end: number, suffix: Buffer, framed: boolean): Buffer {
+  const plain = prefix.length + (end - start) + suffix.length
+  const digits = framed ? hexDigits(plain) : 0
+  const buf = Buffer.allocUnsafe(framed ? digits + plain + 4 : plain)
+  let p = framed ? sizeLine(buf, plain, digits) : 0
+  buf.set(prefix, p)
+  p += prefix.length
+  let i = start
+  for (; i < end; i++) {
+    const b = src[i]!
+    if (ESCAPE_EXTRA[b] !== 0) break
+    buf[p++] = b
+  }
+  if (i < end) return escapedChunk(prefix, src, start, end, suffix, framed)
+  buf.set(suffix, p)
+  if (framed) {
+    p += suffix.length
+    buf[p++] = 13
+    buf[p] = 10
+  }
+  return buf
+}
+
+/** jsonChunk's path for a delta with bytes to escape: sized first, then escaped. */
+function escapedChunk (prefix: Buffer, src: Buffer, start: number, end: number, suffix: Buffer, framed: boolean): Buffer {
+  let extra = 0
+  for (let i = start; i < end; i++) extra += ESCAPE_EXTRA[src[i]!]!
+  const size = prefix.length + (end - start) + extra + suffix.length
+  const digits = framed ? hexDigits(size) : 0
+  const buf = Buffer.allocUnsafe(framed ? digits + size + 4 : size)
+  let p = framed ? sizeLine(buf, size, digits) : 0
+  buf.set(prefix, p)
+  p = escapeInto(src, start, end, buf, p + prefix.length)
+  buf.set(suffix, p)
+  if (framed) {
+    p += suffix.length
+    buf[p++] = 13
+    buf[p] = 10
+  }
+  return buf
 }
 
 export class ChunkWriter {
@@ -108,45 +173,30 @@ export class ChunkWriter {
     return socket.writableLength <= this.limit
   }
 
+  /**
+   * The fast server's queue for this response's tick, when chunks may go straight to it
+   * (`jsonChunk(..., true)` then `send`): the native path keeps it beside its other per-token
+   * fields rather than reaching it through this writer.
+   */
+  get tickQueue (): TickWrites | null {
+    return this.fast
+  }
+
   /** Writes `prefix` + src[start, end) JSON-escaped + `suffix` as one chunk; false as `write`. */
   writeJsonString (prefix: Buffer, src: Buffer, start: number, end: number, suffix: Buffer): boolean {
-    let extra = 0
-    for (let i = start; i < end; i++) extra += ESCAPE_EXTRA[src[i]!]!
-    const size = prefix.length + (end - start) + extra + suffix.length
     const socket = this.socket
     const fast = this.fast
-    const framed = socket !== null || fast !== null
-    let digits = 0
-    if (framed) for (let v = size; v > 0; v >>>= 4) digits++
-    const buf = Buffer.allocUnsafe(framed ? digits + size + 4 : size)
-    let p = 0
-    if (framed) {
-      for (let k = digits - 1, v = size; k >= 0; k--, v >>>= 4) buf[k] = HEX_DIGITS[v & 15]!
-      p = digits
-      buf[p++] = 13
-      buf[p++] = 10
-    }
-    buf.set(prefix, p)
-    p += prefix.length
-    if (extra === 0 && end - start > 32) {
-      src.copy(buf, p, start, end)
-      p += end - start
-    } else p = escapeInto(src, start, end, buf, p)
-    buf.set(suffix, p)
-    p += suffix.length
-    if (!framed) {
-      this.res.write(buf)
-      return this.res.writableLength <= this.limit
-    }
-    buf[p++] = 13
-    buf[p] = 10
+    const buf = jsonChunk(prefix, src, start, end, suffix, socket !== null || fast !== null)
     if (fast !== null) {
       fast.send(buf)
       return !fast.backlogOver(this.limit)
     }
-    const sock = socket!
-    corkForTick(sock)
-    sock.write(buf)
-    return sock.writableLength <= this.limit
+    if (socket === null) {
+      this.res.write(buf)
+      return this.res.writableLength <= this.limit
+    }
+    corkForTick(socket)
+    socket.write(buf)
+    return socket.writableLength <= this.limit
   }
 }

@@ -4,7 +4,8 @@ import type { Worker } from '../registry/worker.js'
 import type { Policy, RouteRequest } from '../routing/policy.js'
 import type { NativeRequest, NativeSampling, NativeStream, NativeStreamError, NativeStreamHandler, NativeUpstream, ResponseItem } from '../transport/native/index.js'
 import type { ModelMetrics } from './metrics.js'
-import { ChunkWriter } from './chunk-writer.js'
+import { ChunkWriter, jsonChunk } from './chunk-writer.js'
+import type { TickWrites } from './http1/tick-writes.js'
 import { OpenAIBodyWriter, OpenAISseWriter } from './native-response.js'
 import type { ParsedRequest } from './validate.js'
 
@@ -61,27 +62,35 @@ export function nativeRequestOf (p: ParsedRequest, model: string, tokens: Uint32
  * failure before it can be retried on another worker.
  */
 export class NativeExchange implements NativeStreamHandler {
+  // The fields a streamed token reads come first: an engine pass touches every stream once, so
+  // each token's objects are cold in the cache, and those fields then share the object's first
+  // cache line (fields are laid out in declaration order).
+  /** Streaming on the fast server: the connection's queue for the tick (set at the first item). */
+  private tick: TickWrites | null = null
+  /** The delta chunk's bytes around the text (the SSE writer's, kept here for the token path). */
+  private deltaPrefix: Buffer | null = null
+  private deltaSuffix: Buffer | null = null
+  private last = 0
+  ttftMs: number | null = null
+  readonly mm: ModelMetrics
+  private readonly backlogLimit: number
+  private readonly sse: OpenAISseWriter | null
   readonly res: HttpRes
   readonly requestId: string
   readonly started: number
-  readonly mm: ModelMetrics
   readonly policy: Policy
   readonly admission: Admission
   readonly worker: Worker
   readonly route: RouteRequest
-  private readonly sse: OpenAISseWriter | null
   private readonly body: OpenAIBodyWriter | null
   private stream: NativeStream | null = null
   private settle: ((err: NativeStreamError | null) => void) | null = null
   /** Headers or data went to the client: the answer can no longer move elsewhere. */
   sentHead = false
-  ttftMs: number | null = null
   status = 200
   clientGone = false
-  private last = 0
   private readonly keptAlive: boolean
   private out: ChunkWriter | null = null
-  private readonly backlogLimit: number
   /** The client fell more than the backlog limit behind: cut, and the upstream stream cancelled. */
   cutSlow = false
   /** Streaming: deltas are written from the frame's bytes (NativeStreamHandler.rawText). */
@@ -121,6 +130,19 @@ export class NativeExchange implements NativeStreamHandler {
 
   onItem (item: ResponseItem): void {
     const now = item.receivedAt ?? performance.now()
+    const tick = this.tick
+    if (tick !== null && item.finishReason === null) {
+      // A streamed token: one chunk built from the frame's bytes, queued for the tick.
+      this.mm.itl.observe((now - this.last) / 1000)
+      this.last = now
+      const start = item.rawStart!
+      const end = item.rawEnd!
+      if (end > start) {
+        tick.send(jsonChunk(this.deltaPrefix!, item.raw!, start, end, this.deltaSuffix!, true))
+        if (tick.backlogOver(this.backlogLimit)) this.cut()
+      }
+      return
+    }
     const res = this.res
     if (this.ttftMs === null) {
       this.ttftMs = now - this.started
@@ -131,9 +153,13 @@ export class NativeExchange implements NativeStreamHandler {
         // before then can still answer with a proper error status.
         this.sentHead = true
         if (!this.keptAlive) res.writeHead(200, { ...SSE_HEAD, 'x-request-id': this.requestId })
-        this.out = new ChunkWriter(res, this.backlogLimit)
+        const out = new ChunkWriter(res, this.backlogLimit)
+        this.out = out
         const head = this.sse.head()
-        if (head.length > 0) this.out.write(head)
+        if (head.length > 0) out.write(head)
+        this.tick = out.tickQueue
+        this.deltaPrefix = this.sse.deltaPrefix
+        this.deltaSuffix = this.sse.deltaSuffix
       }
     } else if (this.sse !== null) {
       this.mm.itl.observe((now - this.last) / 1000)
@@ -156,6 +182,7 @@ export class NativeExchange implements NativeStreamHandler {
   private cut (): void {
     if (this.cutSlow) return
     this.cutSlow = true
+    this.tick = null
     this.res.destroy()
     this.stream?.cancel()
   }

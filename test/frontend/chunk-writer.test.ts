@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { test } from 'node:test'
 import { request } from 'undici'
-import { ChunkWriter } from '../../src/frontend/chunk-writer.js'
+import { ChunkWriter, jsonChunk } from '../../src/frontend/chunk-writer.js'
 
 const PREFIX = Buffer.from('data: {"delta":"')
 const SUFFIX = Buffer.from('"}\n\n')
@@ -57,6 +57,20 @@ test('writeJsonString escapes bytes exactly as JSON.stringify does, framed as va
     for (const t of texts.slice(0, 20)) assert.equal(JSON.parse(JSON.stringify(t)), t)
   } finally {
     server.close()
+  }
+})
+
+test('jsonChunk gives JSON.stringify\'s bytes, framed or not, wherever the first byte to escape sits (the one-pass copy hands over to the escaping path)', () => {
+  const texts = samples()
+  // An escape at every position of a plain run, so the hand-over happens at each offset.
+  for (let i = 0; i <= 12; i++) texts.push('a'.repeat(i) + '"' + 'b'.repeat(12 - i), 'a'.repeat(i) + '\n', '\u0001' + 'a'.repeat(i))
+  for (const t of texts) {
+    const b = Buffer.from(t)
+    const frame = Buffer.concat([Buffer.from('xyz'), b, Buffer.from('tail')])
+    const payload = `data: {"delta":${JSON.stringify(t)}}\n\n`
+    assert.equal(jsonChunk(PREFIX, frame, 3, 3 + b.length, SUFFIX, false).toString(), payload, `unframed ${JSON.stringify(t)}`)
+    const size = Buffer.byteLength(payload)
+    assert.equal(jsonChunk(PREFIX, frame, 3, 3 + b.length, SUFFIX, true).toString(), `${size.toString(16)}\r\n${payload}\r\n`, `framed ${JSON.stringify(t)}`)
   }
 })
 
