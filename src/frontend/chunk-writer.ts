@@ -89,12 +89,9 @@ function hexDigits (size: number): number {
  * chunk down the counting path. Deltas are a few bytes, so a JS loop beats a native copy's call.
  */
 export function jsonChunk (prefix: Buffer, src: Buffer, start: number, end: number, suffix: Buffer, framed: boolean): Buffer {
-  const plain = prefix.length + (end - start) + suffix.length
-  const digits = framed ? hexDigits(plain) : 0
-  const buf = Buffer.allocUnsafe(framed ? digits + plain + 4 : plain)
-  let p = framed ? sizeLine(buf, plain, digits) : 0
-  buf.set(prefix, p)
-  p += prefix.length
+  const size = prefix.length + (end - start) + suffix.length
+  const buf = openChunk(size, framed, prefix)
+  let p = buf.length - size - (framed ? 2 : 0) + prefix.length
   let i = start
   for (; i < end; i++) {
     const b = src[i]!
@@ -102,13 +99,7 @@ export function jsonChunk (prefix: Buffer, src: Buffer, start: number, end: numb
     buf[p++] = b
   }
   if (i < end) return escapedChunk(prefix, src, start, end, suffix, framed)
-  buf.set(suffix, p)
-  if (framed) {
-    p += suffix.length
-    buf[p++] = 13
-    buf[p] = 10
-  }
-  return buf
+  return closeChunk(buf, p, suffix, framed)
 }
 
 /** jsonChunk's path for a delta with bytes to escape: sized first, then escaped. */
@@ -116,11 +107,21 @@ function escapedChunk (prefix: Buffer, src: Buffer, start: number, end: number, 
   let extra = 0
   for (let i = start; i < end; i++) extra += ESCAPE_EXTRA[src[i]!]!
   const size = prefix.length + (end - start) + extra + suffix.length
+  const buf = openChunk(size, framed, prefix)
+  const p = escapeInto(src, start, end, buf, buf.length - size - (framed ? 2 : 0) + prefix.length)
+  return closeChunk(buf, p, suffix, framed)
+}
+
+/** A Buffer for `size` bytes of chunk data (framed: after its size line, CRLF after it), `prefix` written at the data's start. */
+function openChunk (size: number, framed: boolean, prefix: Buffer): Buffer {
   const digits = framed ? hexDigits(size) : 0
   const buf = Buffer.allocUnsafe(framed ? digits + size + 4 : size)
-  let p = framed ? sizeLine(buf, size, digits) : 0
-  buf.set(prefix, p)
-  p = escapeInto(src, start, end, buf, p + prefix.length)
+  buf.set(prefix, framed ? sizeLine(buf, size, digits) : 0)
+  return buf
+}
+
+/** Writes `suffix` at `p` and, when framed, the chunk's CRLF. */
+function closeChunk (buf: Buffer, p: number, suffix: Buffer, framed: boolean): Buffer {
   buf.set(suffix, p)
   if (framed) {
     p += suffix.length
