@@ -3,23 +3,31 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { createServer as createHttpServer } from 'node:http'
-import { connect, createServer, type Server, type Socket } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { test } from 'node:test'
 import { request } from 'undici'
 import { ChunkWriter } from '../../../src/frontend/chunk-writer.js'
 import { answerClientError, Http1Server, type HttpReq, type HttpRes } from '../../../src/frontend/http1/server.js'
 import { TickWrites } from '../../../src/frontend/http1/tick-writes.js'
 
-/** A loopback pair: `client` writes, `peer` is the server's end (paused until read). */
-async function pair (): Promise<{ client: Socket, peer: Socket, server: Server }> {
+/**
+ * Runs `fn` on a loopback pair, closed afterwards: `client` writes (through a TickWrites),
+ * `peer` is the server's end (paused until read).
+ */
+async function withPair (fn: (client: Socket, peer: Socket) => Promise<void>): Promise<void> {
   const server = createServer()
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   const accepted = new Promise<Socket>(resolve => server.once('connection', resolve))
   const client = connect((server.address() as { port: number }).port, '127.0.0.1')
-  await new Promise<void>(resolve => client.once('connect', resolve))
-  const peer = await accepted
-  peer.pause()
-  return { client, peer, server }
+  try {
+    await new Promise<void>(resolve => client.once('connect', resolve))
+    const peer = await accepted
+    peer.pause()
+    await fn(client, peer)
+  } finally {
+    client.destroy()
+    server.close()
+  }
 }
 
 /** Counts the socket's write calls (the real write still runs). */
@@ -46,8 +54,7 @@ async function readAll (peer: Socket, bytes: number): Promise<Buffer> {
 const tick = async (): Promise<void> => { await new Promise(resolve => setImmediate(resolve)) }
 
 test('pieces queued in one tick reach the socket as one write, in order; one piece is written as it is', async () => {
-  const { client, peer, server } = await pair()
-  try {
+  await withPair(async (client, peer) => {
     const out = new TickWrites(client)
     const writes = countWrites(client)
     out.send(Buffer.from('one,'))
@@ -62,15 +69,11 @@ test('pieces queued in one tick reach the socket as one write, in order; one pie
     await tick()
     assert.equal(writes.n, 2)
     assert.equal((await readAll(peer, 18)).toString(), 'one,two,three|four')
-  } finally {
-    client.destroy()
-    server.close()
-  }
+  })
 })
 
 test('sendNow writes at once when nothing is queued, and behind the queued pieces otherwise', async () => {
-  const { client, peer, server } = await pair()
-  try {
+  await withPair(async (client, peer) => {
     const out = new TickWrites(client)
     const writes = countWrites(client)
     out.sendNow(Buffer.from('a'))
@@ -81,15 +84,11 @@ test('sendNow writes at once when nothing is queued, and behind the queued piece
     await tick()
     assert.equal(writes.n, 2, 'nothing left for the tick')
     assert.equal((await readAll(peer, 3)).toString(), 'abc')
-  } finally {
-    client.destroy()
-    server.close()
-  }
+  })
 })
 
 test('past 16 KiB queued in one tick the bytes are written at once; large ones as a writev, in order', async () => {
-  const { client, peer, server } = await pair()
-  try {
+  await withPair(async (client, peer) => {
     const out = new TickWrites(client)
     const writes = countWrites(client)
     const pieces: Buffer[] = []
@@ -99,15 +98,11 @@ test('past 16 KiB queued in one tick the bytes are written at once; large ones a
     assert.ok(out.bytes < 16 * 1024, `queue held ${out.bytes} bytes`)
     await tick()
     assert.deepEqual(await readAll(peer, 40_000), Buffer.concat(pieces))
-  } finally {
-    client.destroy()
-    server.close()
-  }
+  })
 })
 
 test('a peer that stops reading makes the connection blocked, and backlogOver reports past the limit', async () => {
-  const { client, peer, server } = await pair()
-  try {
+  await withPair(async (client, peer) => {
     const out = new TickWrites(client)
     const piece = Buffer.alloc(64 * 1024, 120)
     let sent = 0
@@ -122,10 +117,7 @@ test('a peer that stops reading makes the connection blocked, and backlogOver re
     assert.equal(out.backlogOver(client.writableLength + 1), true, 'queued bytes count')
     assert.equal(out.backlogOver(client.writableLength + piece.length), false)
     peer.destroy()
-  } finally {
-    client.destroy()
-    server.close()
-  }
+  })
 })
 
 /** The fast server with a handler per path. */
