@@ -87,7 +87,7 @@ export class Http1Response extends EventEmitter {
   get out (): TickWrites { return this.owner.out }
   get destroyed (): boolean { return this.gone || this.owner.socket.destroyed }
   /** Bytes written and not yet taken by the kernel, this tick's queue included. */
-  get writableLength (): number { return this.owner.socket.writableLength + this.owner.out.bytes }
+  get writableLength (): number { return this.owner.out.backlog }
 
   writeHead (status: number, headers?: OutgoingHttpHeaders): this {
     if (this.headersSent) throw new Error('writeHead after the head was decided')
@@ -147,9 +147,8 @@ export class Http1Response extends EventEmitter {
     // Chunked answers (streams) may write again in this tick: queued, they leave in one write.
     if (this.chunked) out.send(buf)
     else out.sendNow(buf)
-    // False only when the socket itself is full: then it emits 'drain' (queued bytes are bounded
-    // by the queue's own flush size). A false from the socket's last write means node buffers
-    // at least its high-water mark, so 'drain' will come.
+    // False only when the socket itself is full: then 'drain' comes once the kernel has taken the
+    // rest (queued bytes are bounded by the queue's own flush size).
     return !out.blocked
   }
 

@@ -84,13 +84,13 @@ class Connection implements ResponseOwner {
   constructor (server: Http1Server, socket: Socket) {
     this.server = server
     this.socket = socket
-    this.out = new TickWrites(socket)
+    this.out = new TickWrites(socket, () => { this.res?.emit('drain') })
     this.keepAliveHeader = server.keepAliveHeader
     this.onData = (chunk) => { this.data(chunk) }
     // A client that half-closes is gone: its answer could not be read back (node:http ends too).
     this.onEnd = () => { if (this.state !== State.Gone) socket.destroy() }
     this.onClose = () => { this.closed() }
-    this.onDrain = () => { this.out.blocked = false; this.res?.emit('drain') }
+    this.onDrain = () => { this.out.socketDrained() }
     socket.setNoDelay(true)
     socket.on('data', this.onData)
     socket.on('error', noop)

@@ -10,10 +10,15 @@
  * one array push; two or more small ones are joined into one buffer (cheaper than a writev of
  * small pieces), large ones go out as a corked writev.
  *
+ * A tick's bytes go to the socket's handle directly while node's Writable holds nothing (see
+ * handle-write.ts for why and how), through `socket.write` otherwise.
+ *
  * The owner must flush before anything else touches the socket (end, hand-over), so bytes keep
  * their order.
  */
 import type { Socket } from 'node:net'
+import { getSystemErrorName } from 'node:util'
+import { handleWrites, streamHandleOf, type WriteReq } from './handle-write.js'
 
 /** Queued bytes past which a tick's pieces are written at once rather than at the tick's end. */
 const FLUSH_BYTES = 16 * 1024
@@ -25,20 +30,48 @@ function flushDue (): void {
   for (let i = 0; i < list.length; i++) list[i]!.flush()
 }
 
+interface OwnedWriteReq extends WriteReq {
+  owner: TickWrites
+}
+
+/** A handle write libuv had queued has finished (`this` is its request). */
+function afterHandleWrite (this: WriteReq, status: number): void {
+  const req = this as OwnedWriteReq
+  req.buffer = null
+  req.owner.handleWriteDone(req.bytes, status)
+}
+
 export class TickWrites {
   readonly socket: Socket
   private first: Buffer | null = null
   private more: Buffer[] | null = null
   /** Bytes queued and not yet handed to the socket. */
   bytes = 0
-  /**
-   * The socket's last write returned false: the kernel took less than it was given and node
-   * buffers the rest. Until then a backlog check needs no getter (`socket.writableLength`).
-   */
-  blocked = false
+  /** Bytes of handle writes libuv still holds (the kernel took less than it was given). */
+  private inLibuv = 0
+  /** The socket's last `write` returned false: node buffers at least its high-water mark until 'drain'. */
+  private nodeFull = false
+  /** The request object for the next handle write (replaced once one goes async). */
+  private req: OwnedWriteReq | null = null
+  /** Called when bytes that made `blocked` true have all gone to the kernel. */
+  private readonly onDrain: (() => void) | null
 
-  constructor (socket: Socket) {
+  constructor (socket: Socket, onDrain?: () => void) {
     this.socket = socket
+    this.onDrain = onDrain ?? null
+  }
+
+  /**
+   * The kernel took less than it was given: the rest waits in node or libuv. Until it is gone
+   * (the `onDrain` callback), a caller that respects backpressure stops writing.
+   */
+  get blocked (): boolean {
+    return this.nodeFull || this.inLibuv > 0
+  }
+
+  /** Bytes given to this connection and not yet taken by the kernel (node's and libuv's buffers, this tick's queue). */
+  get backlog (): number {
+    return this.socket.writableLength + this.inLibuv + this.bytes
   }
 
   /** Queues `buf` for the end of this tick. */
@@ -59,7 +92,7 @@ export class TickWrites {
   /** Writes `buf` now, behind whatever is queued (one write when the queue is empty). */
   sendNow (buf: Buffer): void {
     if (this.first === null) {
-      this.blocked = !this.socket.write(buf)
+      this.put(buf)
       return
     }
     this.send(buf)
@@ -78,9 +111,8 @@ export class TickWrites {
     this.first = null
     this.more = null
     this.bytes = 0
-    const socket = this.socket
     if (more === null) {
-      this.blocked = !socket.write(first)
+      this.put(first)
       return
     }
     if (bytes <= FLUSH_BYTES) {
@@ -91,20 +123,74 @@ export class TickWrites {
         more[i]!.copy(joined, p)
         p += more[i]!.length
       }
-      this.blocked = !socket.write(joined)
+      this.put(joined)
       return
     }
+    const socket = this.socket
     socket.cork()
     socket.write(first)
     for (let i = 0; i < more.length; i++) socket.write(more[i]!)
     socket.uncork()
-    this.blocked = socket.writableNeedDrain
+    this.nodeFull = socket.writableNeedDrain
+  }
+
+  /** One buffer to the kernel: through the handle when node holds nothing for this socket. */
+  private put (buf: Buffer): void {
+    const socket = this.socket
+    if (handleWrites !== null && !this.nodeFull && socket.writableLength === 0 && socket.writable) {
+      const handle = streamHandleOf(socket)
+      if (handle !== null) {
+        let req = this.req
+        if (req === null || req.handle !== handle) {
+          req = handleWrites.request(handle, afterHandleWrite) as OwnedWriteReq
+          req.owner = this
+          this.req = req
+        }
+        const err = handle.writeBuffer(req, buf)
+        if (err !== 0) {
+          socket.destroy(writeError(err))
+          return
+        }
+        if (handleWrites.lastWasAsync()) {
+          // libuv holds the rest and this request until it calls afterHandleWrite.
+          req.buffer = buf
+          req.bytes = buf.length
+          this.inLibuv += buf.length
+          this.req = null
+        }
+        return
+      }
+    }
+    this.nodeFull = !socket.write(buf)
+  }
+
+  /** A handle write libuv had queued finished with `status` (0, or a negative errno). */
+  handleWriteDone (bytes: number, status: number): void {
+    this.inLibuv -= bytes
+    if (status < 0) {
+      this.socket.destroy(writeError(status))
+      return
+    }
+    if (this.inLibuv === 0 && !this.nodeFull) this.onDrain?.()
+  }
+
+  /** The socket emitted 'drain': node's buffer went to the kernel. */
+  socketDrained (): void {
+    this.nodeFull = false
+    if (this.inLibuv === 0) this.onDrain?.()
   }
 
   /** Bytes given to this connection and not yet taken by the kernel exceed `limit`. */
   backlogOver (limit: number): boolean {
-    return (this.blocked || this.bytes > limit) && this.socket.writableLength + this.bytes > limit
+    return (this.nodeFull || this.inLibuv > 0 || this.bytes > limit) && this.backlog > limit
   }
+}
+
+/** An errno from a handle write as node reports one (`code`, `syscall`). */
+function writeError (errno: unknown): Error {
+  const n = typeof errno === 'number' && errno < 0 ? errno : -9 // EBADF: the handle was gone
+  const code = getSystemErrorName(n)
+  return Object.assign(new Error(`write ${code}`), { code, errno: n, syscall: 'write' })
 }
 
 /** Sockets corked during this tick, uncorked together at its end (one nextTick for all of them). */

@@ -8,6 +8,7 @@ import { test } from 'node:test'
 import { request } from 'undici'
 import { ChunkWriter } from '../../../src/frontend/chunk-writer.js'
 import { answerClientError, Http1Server, type HttpReq, type HttpRes } from '../../../src/frontend/http1/server.js'
+import { handleWrites } from '../../../src/frontend/http1/handle-write.js'
 import { TickWrites } from '../../../src/frontend/http1/tick-writes.js'
 
 /**
@@ -30,11 +31,22 @@ async function withPair (fn: (client: Socket, peer: Socket) => Promise<void>): P
   }
 }
 
-/** Counts the socket's write calls (the real write still runs). */
-function countWrites (socket: Socket): { n: number } {
-  const count = { n: 0 }
+type Handle = Record<string, (...a: unknown[]) => unknown>
+const HANDLE_WRITES = ['writeBuffer', 'writev', 'writeLatin1String', 'writeUtf8String', 'writeAsciiString', 'writeUcs2String']
+
+/**
+ * Counts the writes that reach the socket's libuv handle, whether through socket.write or
+ * directly (`n`), and those through socket.write (`viaNode`); the real writes still run.
+ */
+function countWrites (socket: Socket): { n: number, viaNode: number } {
+  const count = { n: 0, viaNode: 0 }
+  const handle = (socket as unknown as { _handle: Handle })._handle
+  for (const name of HANDLE_WRITES) {
+    const real = handle[name]!
+    handle[name] = (...a: unknown[]) => { count.n++; return real.apply(handle, a) }
+  }
   const write = socket.write.bind(socket) as (...a: unknown[]) => boolean
-  socket.write = ((...a: unknown[]) => { count.n++; return write(...a) }) as Socket['write']
+  socket.write = ((...a: unknown[]) => { count.viaNode++; return write(...a) }) as Socket['write']
   return count
 }
 
@@ -101,22 +113,106 @@ test('past 16 KiB queued in one tick the bytes are written at once; large ones a
   })
 })
 
+/** Writes `piece` until the connection is blocked (the peer does not read); returns the bytes written. */
+function fill (out: TickWrites, piece: Buffer): number {
+  let sent = 0
+  while (!out.blocked && sent < 256 * 1024 * 1024) {
+    out.send(piece)
+    out.flush()
+    sent += piece.length
+  }
+  assert.equal(out.blocked, true, 'the kernel buffers filled up')
+  return sent
+}
+
 test('a peer that stops reading makes the connection blocked, and backlogOver reports past the limit', async () => {
   await withPair(async (client, peer) => {
     const out = new TickWrites(client)
     const piece = Buffer.alloc(64 * 1024, 120)
+    fill(out, piece)
+    const backlog = out.backlog
+    assert.ok(backlog > 0, 'the bytes the kernel did not take are counted')
+    assert.equal(out.backlogOver(backlog), false, 'at the limit is not over it')
+    out.send(piece)
+    assert.equal(out.backlog, backlog + piece.length)
+    assert.equal(out.backlogOver(backlog + 1), true, 'queued bytes count')
+    assert.equal(out.backlogOver(backlog + piece.length), false)
+    peer.destroy()
+  })
+})
+
+test('a lone write goes to the socket handle, not through socket.write, where node has its stream binding', async () => {
+  assert.notEqual(handleWrites, null, 'process.binding("stream_wrap") is usable on this node')
+  await withPair(async (client, peer) => {
+    const out = new TickWrites(client)
+    const writes = countWrites(client)
+    out.sendNow(Buffer.from('direct'))
+    out.send(Buffer.from('|tick'))
+    await tick()
+    assert.deepEqual(writes, { n: 2, viaNode: 0 })
+    assert.equal((await readAll(peer, 11)).toString(), 'direct|tick')
+  })
+})
+
+test('writes that libuv queues, mixed with writes node buffers, arrive whole and in order; onDrain fires once all are out', async () => {
+  await withPair(async (client, peer) => {
+    let drains = 0
+    const out = new TickWrites(client, () => { drains++ })
+    client.on('drain', () => { out.socketDrained() }) // as the server's connection does
+    const parts: Buffer[] = []
+    let seq = 0
+    const piece = (size: number): Buffer => {
+      const b = Buffer.alloc(size)
+      for (let i = 0; i < size; i += 4) b.writeUInt32BE(seq++ >>> 0, i)
+      parts.push(b)
+      return b
+    }
     let sent = 0
     while (!out.blocked && sent < 256 * 1024 * 1024) {
-      out.send(piece)
-      out.flush()
-      sent += piece.length
+      out.sendNow(piece(64 * 1024))
+      sent += 64 * 1024
     }
-    assert.equal(out.blocked, true, 'the kernel buffers filled up')
-    assert.equal(out.backlogOver(client.writableLength + 1), false, 'at the limit is not over it')
-    out.send(piece)
-    assert.equal(out.backlogOver(client.writableLength + 1), true, 'queued bytes count')
-    assert.equal(out.backlogOver(client.writableLength + piece.length), false)
-    peer.destroy()
+    const writes = countWrites(client)
+    // While blocked: small direct writes, then a tick larger than the flush size (a corked
+    // writev through node), then more small ones.
+    for (let i = 0; i < 3; i++) out.sendNow(piece(1024))
+    assert.deepEqual(writes, { n: 3, viaNode: 0 }, 'queued behind libuv\'s, still written to the handle')
+    for (let i = 0; i < 20; i++) out.send(piece(2000))
+    for (let i = 0; i < 3; i++) out.sendNow(piece(1024))
+    assert.ok(writes.viaNode > 0, 'the large tick went through node')
+    assert.equal(drains, 0, 'nothing drained while the peer reads nothing')
+    const want = Buffer.concat(parts)
+    const got = await readAll(peer, want.length)
+    assert.equal(got.length, want.length)
+    assert.ok(got.equals(want), 'every byte, in the order written')
+    await new Promise(resolve => setTimeout(resolve, 20))
+    assert.equal(out.blocked, false)
+    assert.equal(out.backlog, 0)
+    assert.ok(drains >= 1, 'onDrain fired once the kernel took everything')
+  })
+})
+
+test('a write to a peer that reset the connection destroys the socket with the errno, without throwing', async () => {
+  await withPair(async (client, peer) => {
+    const out = new TickWrites(client)
+    const closed = new Promise<Error | undefined>(resolve => {
+      let err: Error | undefined
+      client.on('error', (e) => { err = e })
+      client.once('close', () => { resolve(err) })
+    })
+    // The reset must be seen by a write, not by a read that gets there first.
+    const handle = (client as unknown as { _handle: { readStop: () => number } })._handle
+    handle.readStop()
+    peer.resetAndDestroy()
+    await new Promise(resolve => setTimeout(resolve, 20))
+    for (let i = 0; i < 5 && !client.destroyed; i++) {
+      out.sendNow(Buffer.alloc(1024, 1))
+      await tick()
+    }
+    const err = await closed
+    const e = err as (Error & { code?: string, syscall?: string }) | undefined
+    assert.ok(e !== undefined && /^(EPIPE|ECONNRESET)$/.test(e.code ?? '') && e.syscall === 'write', `closed with ${String(err)} (${e?.syscall})`)
+    assert.doesNotThrow(() => { out.sendNow(Buffer.from('after')) }, 'a write after the close is dropped quietly')
   })
 })
 
