@@ -31,6 +31,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { runLoad } from '../src/bench/index.js'
+import { buildBaseline } from './lib/baseline.js'
 import { recordFigures } from './lib/docs.js'
 import { freePortRange, waitForWorkers } from './lib/fleet.js'
 import { alive, ensureCommand, startPeer } from './lib/peers.js'
@@ -49,7 +50,8 @@ function writeFloor (streams: number, pacingMs: number): { user: number, sys: nu
 const DECODE_PASS_MS = 5.74
 const GOAL_RATIO = 1.5
 
-type Kind = 'http' | 'native' | 'nginx'
+/** 'baseline': the native transport through the gateway built from `--baseline REF`. */
+type Kind = 'http' | 'native' | 'nginx' | 'baseline'
 
 /** utime and stime of the processes, ms. */
 function cpuSplit (pids: number[]): { user: number, sys: number } {
@@ -65,7 +67,7 @@ function cpuSplit (pids: number[]): { user: number, sys: number } {
 
 interface Cell { transport: Kind, pacingMs: number, concurrency: number, cpuUsPerToken: number, userUsPerToken: number, sysUsPerToken: number, tokensPerS: number, ttftP50: number, ttftP99: number, itlP50: number, itlP99: number, failed: number }
 
-async function cell (transport: Kind, pacingMs: number, concurrency: number, engines: number, tokens: number, perSlot: number, warmup: number, step: string, nginx: string | null): Promise<Cell> {
+async function cell (transport: Kind, pacingMs: number, concurrency: number, engines: number, tokens: number, perSlot: number, warmup: number, step: string, nginx: string | null, baselineCli: string | null): Promise<Cell> {
   const httpBase = await freePortRange(engines)
   const nativeBase = await freePortRange(engines)
   const speedup = DECODE_PASS_MS / pacingMs
@@ -86,9 +88,9 @@ async function cell (transport: Kind, pacingMs: number, concurrency: number, eng
     } else {
       const file = join(dir, 'switchyard.yaml')
       writeFileSync(file, 'workers:\n' + Array.from({ length: engines }, (_, i) =>
-        `  - { url: "http://127.0.0.1:${httpBase + i}", model: mock-llm${transport === 'native' ? `, native_url: "swy://127.0.0.1:${nativeBase + i}"` : ''} }`).join('\n') + '\n')
+        `  - { url: "http://127.0.0.1:${httpBase + i}", model: mock-llm${transport !== 'http' ? `, native_url: "swy://127.0.0.1:${nativeBase + i}"` : ''} }`).join('\n') + '\n')
       const gwPort = await freePort()
-      proxy = start(process.execPath, [CLI, 'serve', '--port', String(gwPort), '--config', file, '--log-level', 'warn', '--policy', 'least_load'])
+      proxy = start(process.execPath, [transport === 'baseline' ? baselineCli! : CLI, 'serve', '--port', String(gwPort), '--config', file, '--log-level', 'warn', '--policy', 'least_load'])
       await waitForPort(gwPort)
       await waitForWorkers(gwPort, engines)
       url = `http://127.0.0.1:${gwPort}`
@@ -127,7 +129,9 @@ export async function main (argv: string[]): Promise<void> {
       rounds: { type: 'string', default: '1' },
       'no-record': { type: 'boolean', default: false },
       'no-install': { type: 'boolean', default: false },
-      'no-nginx': { type: 'boolean', default: false }
+      'no-nginx': { type: 'boolean', default: false },
+      baseline: { type: 'string' },
+      transports: { type: 'string', default: 'http,native,nginx' }
     }
   })
   const pacings = values.pacing.split(',').map(Number)
@@ -139,11 +143,22 @@ export async function main (argv: string[]): Promise<void> {
   const rounds = Number(values.rounds)
   for (const v of [...pacings, ...concs, engines, tokens, perSlot, warmup, rounds]) if (!(v > 0)) throw new Error(`every numeric flag must be > 0 (got ${v})`)
   let nginx: string | null = null
-  if (!values['no-nginx']) {
+  if (!values['no-nginx'] && values.transports.split(',').includes('nginx')) {
     nginx = ensureCommand('nginx', 'nginx', ['-v'], !values['no-install'])
     if (nginx === null) process.stderr.write('nginx is not installed and could not be installed: its rows are skipped\n')
   }
-  const kinds: Kind[] = nginx === null ? ['http', 'native'] : ['http', 'native', 'nginx']
+  const wanted = values.transports.split(',')
+  for (const t of wanted) if (t !== 'http' && t !== 'native' && t !== 'nginx') throw new Error(`--transports: unknown transport '${t}' (http, native, nginx)`)
+  const kinds = (['http', 'native', 'nginx'] as Kind[]).filter(t => wanted.includes(t) && (t !== 'nginx' || nginx !== null))
+  let baselineCli: string | null = null
+  let baselineLabel = ''
+  if (values.baseline !== undefined) {
+    process.stderr.write(`building the baseline ${values.baseline}...\n`)
+    const b = buildBaseline(values.baseline, mkdtempSync(join(tmpdir(), 'swy-transport-baseline-')))
+    baselineCli = b.cli
+    baselineLabel = `native @ ${b.commit}`
+    kinds.push('baseline')
+  }
   const results: Cell[] = []
   const floors = new Map<string, Array<{ user: number, sys: number }>>()
   const total = pacings.length * concs.length * kinds.length * rounds
@@ -153,7 +168,7 @@ export async function main (argv: string[]): Promise<void> {
       for (const c of concs) {
         // Alternate which transport goes first, so drift on a shared machine hits both alike.
         const order = r % 2 === 0 ? kinds : [...kinds].reverse()
-        for (const t of order) results.push(await cell(t, p, c, engines, tokens, perSlot, warmup, `[${++n}/${total}]`, nginx))
+        for (const t of order) results.push(await cell(t, p, c, engines, tokens, perSlot, warmup, `[${++n}/${total}]`, nginx, baselineCli))
         process.stderr.write(`Node write floor, ${p} ms pacing, ${c} sockets...\n`)
         const key = `${p}/${c}`
         floors.set(key, [...(floors.get(key) ?? []), writeFloor(c, p)])
@@ -163,32 +178,41 @@ export async function main (argv: string[]): Promise<void> {
   const rows: Array<Array<string | number>> = []
   const ratios: Array<Array<string | number>> = []
   const vsNginx: Array<Array<string | number>> = []
+  const vsBaseline: Array<Array<string | number>> = []
   for (const p of pacings) {
     for (const c of concs) {
       const of = (t: Kind): Cell[] => results.filter(x => x.transport === t && x.pacingMs === p && x.concurrency === c)
       for (const t of kinds) {
         const cs = of(t)
         const m = (f: (x: Cell) => number): number => median(cs.map(f))
-        rows.push([t === 'nginx' ? 'nginx (HTTP)' : t, p, c, m(x => x.cpuUsPerToken), m(x => x.userUsPerToken), m(x => x.sysUsPerToken), m(x => x.tokensPerS), m(x => x.ttftP50), m(x => x.ttftP99), m(x => x.itlP50), m(x => x.itlP99), String(cs.reduce((a, x) => a + x.failed, 0))])
+        rows.push([t === 'nginx' ? 'nginx (HTTP)' : t === 'baseline' ? baselineLabel : t, p, c, m(x => x.cpuUsPerToken), m(x => x.userUsPerToken), m(x => x.sysUsPerToken), m(x => x.tokensPerS), m(x => x.ttftP50), m(x => x.ttftP99), m(x => x.itlP50), m(x => x.itlP99), String(cs.reduce((a, x) => a + x.failed, 0))])
       }
       const fl = floors.get(`${p}/${c}`) ?? []
       const flUser = median(fl.map(f => f.user))
       const flSys = median(fl.map(f => f.sys))
       rows.push(['Node write floor', p, c, flUser + flSys, flUser, flSys, '-', '-', '-', '-', '-', '-'])
       const native = median(of('native').map(x => x.cpuUsPerToken))
-      const ratio = median(of('http').map(x => x.cpuUsPerToken)) / native
-      ratios.push([p, c, ratio, ratio >= GOAL_RATIO ? 'PASS' : 'MISS'])
-      if (nginx !== null) {
+      if (kinds.includes('http') && kinds.includes('native')) {
+        const ratio = median(of('http').map(x => x.cpuUsPerToken)) / native
+        ratios.push([p, c, ratio, ratio >= GOAL_RATIO ? 'PASS' : 'MISS'])
+      }
+      if (baselineCli !== null) {
+        const b = of('baseline')
+        const m = (k: Kind, f: (x: Cell) => number): number => median(of(k).map(f))
+        vsBaseline.push([p, c, native / median(b.map(x => x.cpuUsPerToken)), m('native', x => x.userUsPerToken) / m('baseline', x => x.userUsPerToken), m('native', x => x.sysUsPerToken) / m('baseline', x => x.sysUsPerToken)])
+      }
+      if (kinds.includes('nginx') && kinds.includes('native')) {
         const ng = median(of('nginx').map(x => x.cpuUsPerToken))
         const r2 = native / ng
         vsNginx.push([p, c, r2, r2 <= 1 ? 'PASS' : 'MISS', (flUser + flSys) / ng])
       }
     }
   }
-  const header = `transport — ${await machine()}\ncommand: npm run bench -- transport ${argv.join(' ')}\n${engines} mock engines in one mocker process (HTTP and native ports), one gateway process (least_load, log level warn) per cell over HTTP/SSE or the native transport, and nginx (1 worker, proxy_buffering off) in front of the engines' HTTP ports; completions, stream, ISL 64, OSL ${tokens} exact (ignore_eos), closed loop, ${perSlot} requests per concurrency slot after a warm-up of ${warmup} per slot; pacing from the engines' timing model (speed-up ${DECODE_PASS_MS} / pacing); gateway CPU = utime+stime over the run ÷ tokens received; medians of ${rounds} round(s)`
+  const header = `transport — ${await machine()}\ncommand: npm run bench -- transport ${argv.join(' ')}\n${engines} mock engines in one mocker process (HTTP and native ports), one gateway process (least_load, log level warn) per cell over HTTP/SSE or the native transport, and nginx (1 worker, proxy_buffering off) in front of the engines' HTTP ports; completions, stream, ISL 64, OSL ${tokens} exact (ignore_eos), closed loop, ${perSlot} requests per concurrency slot after a warm-up of ${warmup} per slot; pacing from the engines' timing model (speed-up ${DECODE_PASS_MS} / pacing); gateway CPU = utime+stime over the run ÷ tokens received; medians of ${rounds} round(s)${baselineCli === null ? '' : `; ${baselineLabel}: the gateway built from ${values.baseline}, native transport`}`
   const t = table(['transport', 'pacing ms', 'concurrency', 'proxy CPU µs/token', 'user', 'sys', 'output tok/s', 'TTFT p50 ms', 'TTFT p99 ms', 'ITL p50 ms', 'ITL p99 ms', 'errors'], rows)
-  let g = table(['pacing ms', 'concurrency', 'HTTP ÷ native CPU per token', `goal ≥ ${GOAL_RATIO}x`], ratios)
-  if (vsNginx.length > 0) g += '\n' + table(['pacing ms', 'concurrency', 'native ÷ nginx CPU per token', 'goal ≤ 1x', 'Node write floor ÷ nginx'], vsNginx)
+  let g = ratios.length > 0 ? table(['pacing ms', 'concurrency', 'HTTP ÷ native CPU per token', `goal ≥ ${GOAL_RATIO}x`], ratios) : ''
+  if (vsNginx.length > 0) g += (g === '' ? '' : '\n') + table(['pacing ms', 'concurrency', 'native ÷ nginx CPU per token', 'goal ≤ 1x', 'Node write floor ÷ nginx'], vsNginx)
+  if (vsBaseline.length > 0) g += (g === '' ? '' : '\n') + table(['pacing ms', 'concurrency', `native ÷ ${baselineLabel} CPU per token`, 'user', 'sys'], vsBaseline)
   console.log('\n' + header + '\n\n' + t + '\n' + g)
   if (!values['no-record']) recordFigures('transport', `## transport\n\n${header.replace('\n', '\n\n')}\n\n${t}\n${g}\n`)
 }
