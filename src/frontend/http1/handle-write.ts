@@ -57,6 +57,11 @@ function loadBinding (): StreamWrapBinding | null {
 }
 
 const binding = loadBinding()
+// Read once: the binding object is in dictionary mode, and a load from it on every write showed
+// up as a megamorphic keyed load in the token path's profile.
+const writeState: Int32Array = binding === null ? new Int32Array(1) : binding.streamBaseState
+const lastWriteWasAsync = binding === null ? 0 : binding.kLastWriteWasAsync
+const WriteWrapClass = binding === null ? null : binding.WriteWrap
 
 export interface HandleWrites {
   /** A request object for `handle`, reusable until a write through it goes async. */
@@ -66,11 +71,11 @@ export interface HandleWrites {
 }
 
 /** Null where node's stream binding is not available: write through `socket.write` then. */
-export const handleWrites: HandleWrites | null = binding === null
+export const handleWrites: HandleWrites | null = WriteWrapClass === null
   ? null
   : {
       request (handle, oncomplete) {
-        const req = new binding.WriteWrap()
+        const req = new WriteWrapClass()
         req.handle = handle
         req.oncomplete = oncomplete
         req.async = false
@@ -79,7 +84,7 @@ export const handleWrites: HandleWrites | null = binding === null
         return req
       },
       lastWasAsync () {
-        return binding.streamBaseState[binding.kLastWriteWasAsync] !== 0
+        return writeState[lastWriteWasAsync] !== 0
       }
     }
 

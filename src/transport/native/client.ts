@@ -1,7 +1,7 @@
 /**
  * Gateway side of the native transport: one NativeUpstream per worker address, a small pool of
- * persistent connections, and on each connection its own table of open streams (a Map keyed by
- * stream id). There is no registry shared between connections or upstreams, so nothing on the
+ * persistent connections, and on each connection its own table of open streams (keyed by stream
+ * id: stream-table.ts). There is no registry shared between connections or upstreams, so nothing on the
  * request path takes a lock or scans more than one connection's streams.
  *
  * Failure model (issue 7: Dynamo's call-home design hung requests whose worker died between
@@ -24,6 +24,7 @@ import {
   decodeBody, decodeItem, encodeRequest, packr
 } from './protocol.js'
 import type { FrameKindValue, FrameSink } from './protocol.js'
+import { StreamTable } from './stream-table.js'
 import type { NativeRequest, ResponseItem } from './types.js'
 
 export interface NativeUpstreamOptions {
@@ -131,7 +132,7 @@ class NativeConnection implements FrameSink {
   readonly socket: Socket
   readonly reader: FrameReader
   readonly writer: FrameWriter
-  readonly streams: Map<number, NativeStream>
+  readonly streams: StreamTable<NativeStream>
   state: ConnStateValue
   nextId: number
   /** performance.now() of the last socket read (one clock read per chunk, not per item). */
@@ -145,7 +146,7 @@ class NativeConnection implements FrameSink {
   constructor (upstream: NativeUpstream) {
     this.upstream = upstream
     const o = upstream.options
-    this.streams = new Map()
+    this.streams = new StreamTable()
     this.state = ConnState.CONNECTING
     this.nextId = 1
     this.lastReadAt = performance.now()
@@ -477,7 +478,7 @@ export class NativeUpstream {
     }
     const id = nextStreamId(conn)
     const s = new NativeStream(id, conn, handler, now + o.acceptTimeoutMs, endAt)
-    conn.streams.set(id, s)
+    conn.streams.add(s)
     this.openStreamCount++
     this.counters.streamsOpened++
     conn.writer.frame(FrameKind.REQUEST, id, body)
@@ -593,9 +594,8 @@ function refuse (up: NativeUpstream, handler: NativeStreamHandler, reason: Nativ
 }
 
 function nextStreamId (conn: NativeConnection): number {
-  let id = conn.nextId
-  // u32 ids, 0 reserved for the connection; skip ids still in use after a wrap.
-  while (id === 0 || conn.streams.has(id)) id = (id + 1) >>> 0
+  // u32 ids, 0 reserved for the connection; the next one whose table slot is free.
+  const id = conn.streams.freeId(conn.nextId)
   conn.nextId = (id + 1) >>> 0
   return id
 }
@@ -614,6 +614,8 @@ function sweep (up: NativeUpstream): void {
     for (const s of conn.streams.values()) {
       // Streams of a connection still connecting wait for the connect deadline instead.
       if (conn.state === ConnState.CONNECTING) break
+      // Failed by an earlier expiry's handler (a retry can grow the table under this walk).
+      if (s.state === StreamState.DONE) continue
       if (s.endAt !== 0 && now >= s.endAt) {
         expireStream(conn, s, NativeFailure.DEADLINE, `the request's deadline passed before worker ${up.address} finished`)
       } else if (now >= s.deadlineAt) {
