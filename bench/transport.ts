@@ -50,8 +50,9 @@ function writeFloor (streams: number, pacingMs: number): { user: number, sys: nu
 const DECODE_PASS_MS = 5.74
 const GOAL_RATIO = 1.5
 
-/** 'baseline': the native transport through the gateway built from `--baseline REF`. */
-type Kind = 'http' | 'native' | 'nginx' | 'baseline'
+/** 'native-base' / 'http-base': that transport through the gateway built from `--baseline REF`. */
+type Kind = 'http' | 'native' | 'nginx' | 'native-base' | 'http-base'
+const BASE_OF = { native: 'native-base', http: 'http-base' } as const
 
 /** utime and stime of the processes, ms. */
 function cpuSplit (pids: number[]): { user: number, sys: number } {
@@ -88,9 +89,9 @@ async function cell (transport: Kind, pacingMs: number, concurrency: number, eng
     } else {
       const file = join(dir, 'switchyard.yaml')
       writeFileSync(file, 'workers:\n' + Array.from({ length: engines }, (_, i) =>
-        `  - { url: "http://127.0.0.1:${httpBase + i}", model: mock-llm${transport !== 'http' ? `, native_url: "swy://127.0.0.1:${nativeBase + i}"` : ''} }`).join('\n') + '\n')
+        `  - { url: "http://127.0.0.1:${httpBase + i}", model: mock-llm${transport === 'native' || transport === 'native-base' ? `, native_url: "swy://127.0.0.1:${nativeBase + i}"` : ''} }`).join('\n') + '\n')
       const gwPort = await freePort()
-      proxy = start(process.execPath, [transport === 'baseline' ? baselineCli! : CLI, 'serve', '--port', String(gwPort), '--config', file, '--log-level', 'warn', '--policy', 'least_load'])
+      proxy = start(process.execPath, [transport === 'native-base' || transport === 'http-base' ? baselineCli! : CLI, 'serve', '--port', String(gwPort), '--config', file, '--log-level', 'warn', '--policy', 'least_load'])
       await waitForPort(gwPort)
       await waitForWorkers(gwPort, engines)
       url = `http://127.0.0.1:${gwPort}`
@@ -156,8 +157,8 @@ export async function main (argv: string[]): Promise<void> {
     process.stderr.write(`building the baseline ${values.baseline}...\n`)
     const b = buildBaseline(values.baseline, mkdtempSync(join(tmpdir(), 'swy-transport-baseline-')))
     baselineCli = b.cli
-    baselineLabel = `native @ ${b.commit}`
-    kinds.push('baseline')
+    baselineLabel = b.commit
+    for (const t of ['http', 'native'] as const) if (kinds.includes(t)) kinds.push(BASE_OF[t])
   }
   const results: Cell[] = []
   const floors = new Map<string, Array<{ user: number, sys: number }>>()
@@ -185,7 +186,7 @@ export async function main (argv: string[]): Promise<void> {
       for (const t of kinds) {
         const cs = of(t)
         const m = (f: (x: Cell) => number): number => median(cs.map(f))
-        rows.push([t === 'nginx' ? 'nginx (HTTP)' : t === 'baseline' ? baselineLabel : t, p, c, m(x => x.cpuUsPerToken), m(x => x.userUsPerToken), m(x => x.sysUsPerToken), m(x => x.tokensPerS), m(x => x.ttftP50), m(x => x.ttftP99), m(x => x.itlP50), m(x => x.itlP99), String(cs.reduce((a, x) => a + x.failed, 0))])
+        rows.push([t === 'nginx' ? 'nginx (HTTP)' : t === 'native-base' ? `native @ ${baselineLabel}` : t === 'http-base' ? `http @ ${baselineLabel}` : t, p, c, m(x => x.cpuUsPerToken), m(x => x.userUsPerToken), m(x => x.sysUsPerToken), m(x => x.tokensPerS), m(x => x.ttftP50), m(x => x.ttftP99), m(x => x.itlP50), m(x => x.itlP99), String(cs.reduce((a, x) => a + x.failed, 0))])
       }
       const fl = floors.get(`${p}/${c}`) ?? []
       const flUser = median(fl.map(f => f.user))
@@ -197,9 +198,12 @@ export async function main (argv: string[]): Promise<void> {
         ratios.push([p, c, ratio, ratio >= GOAL_RATIO ? 'PASS' : 'MISS'])
       }
       if (baselineCli !== null) {
-        const b = of('baseline')
         const m = (k: Kind, f: (x: Cell) => number): number => median(of(k).map(f))
-        vsBaseline.push([p, c, native / median(b.map(x => x.cpuUsPerToken)), m('native', x => x.userUsPerToken) / m('baseline', x => x.userUsPerToken), m('native', x => x.sysUsPerToken) / m('baseline', x => x.sysUsPerToken)])
+        for (const t of ['http', 'native'] as const) {
+          if (!kinds.includes(t)) continue
+          const b = BASE_OF[t]
+          vsBaseline.push([t, p, c, m(t, x => x.cpuUsPerToken) / m(b, x => x.cpuUsPerToken), m(t, x => x.userUsPerToken) / m(b, x => x.userUsPerToken), m(t, x => x.sysUsPerToken) / m(b, x => x.sysUsPerToken)])
+        }
       }
       if (kinds.includes('nginx') && kinds.includes('native')) {
         const ng = median(of('nginx').map(x => x.cpuUsPerToken))
@@ -208,11 +212,11 @@ export async function main (argv: string[]): Promise<void> {
       }
     }
   }
-  const header = `transport — ${await machine()}\ncommand: npm run bench -- transport ${argv.join(' ')}\n${engines} mock engines in one mocker process (HTTP and native ports), one gateway process (least_load, log level warn) per cell over HTTP/SSE or the native transport, and nginx (1 worker, proxy_buffering off) in front of the engines' HTTP ports; completions, stream, ISL 64, OSL ${tokens} exact (ignore_eos), closed loop, ${perSlot} requests per concurrency slot after a warm-up of ${warmup} per slot; pacing from the engines' timing model (speed-up ${DECODE_PASS_MS} / pacing); gateway CPU = utime+stime over the run ÷ tokens received; medians of ${rounds} round(s)${baselineCli === null ? '' : `; ${baselineLabel}: the gateway built from ${values.baseline}, native transport`}`
+  const header = `transport — ${await machine()}\ncommand: npm run bench -- transport ${argv.join(' ')}\n${engines} mock engines in one mocker process (HTTP and native ports), one gateway process (least_load, log level warn) per cell over HTTP/SSE or the native transport, and nginx (1 worker, proxy_buffering off) in front of the engines' HTTP ports; completions, stream, ISL 64, OSL ${tokens} exact (ignore_eos), closed loop, ${perSlot} requests per concurrency slot after a warm-up of ${warmup} per slot; pacing from the engines' timing model (speed-up ${DECODE_PASS_MS} / pacing); gateway CPU = utime+stime over the run ÷ tokens received; medians of ${rounds} round(s)${baselineCli === null ? '' : `; @ ${baselineLabel}: the gateway built from ${values.baseline}`}`
   const t = table(['transport', 'pacing ms', 'concurrency', 'proxy CPU µs/token', 'user', 'sys', 'output tok/s', 'TTFT p50 ms', 'TTFT p99 ms', 'ITL p50 ms', 'ITL p99 ms', 'errors'], rows)
   let g = ratios.length > 0 ? table(['pacing ms', 'concurrency', 'HTTP ÷ native CPU per token', `goal ≥ ${GOAL_RATIO}x`], ratios) : ''
   if (vsNginx.length > 0) g += (g === '' ? '' : '\n') + table(['pacing ms', 'concurrency', 'native ÷ nginx CPU per token', 'goal ≤ 1x', 'Node write floor ÷ nginx'], vsNginx)
-  if (vsBaseline.length > 0) g += (g === '' ? '' : '\n') + table(['pacing ms', 'concurrency', `native ÷ ${baselineLabel} CPU per token`, 'user', 'sys'], vsBaseline)
+  if (vsBaseline.length > 0) g += (g === '' ? '' : '\n') + table(['transport', 'pacing ms', 'concurrency', `this build ÷ @ ${baselineLabel}, CPU per token`, 'user', 'sys'], vsBaseline)
   console.log('\n' + header + '\n\n' + t + '\n' + g)
   if (!values['no-record']) recordFigures('transport', `## transport\n\n${header.replace('\n', '\n\n')}\n\n${t}\n${g}\n`)
 }
