@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { addLoad, removeLoad } from '../registry/load.js'
 import type { Registry } from '../registry/registry.js'
 import type { Router, RouterManager } from '../registry/router-manager.js'

@@ -4,6 +4,8 @@
  * and measures it with the monotonic clock. Streams are parsed incrementally (sse.ts); each event
  * is JSON-parsed once. The record is handed to `done` exactly once, whatever happens.
  */
+import { Buffer } from 'node:buffer'
+import { performance } from 'node:perf_hooks'
 import type { Dispatcher } from 'undici'
 import type { Tokenizer } from '../tokenize/index.js'
 import type { RequestError, RequestRecord } from './records.js'

@@ -3,7 +3,7 @@
  * the HTTP pool, runs the warm-up and the measured pass, scrapes the gateway's per-worker
  * counters around it and returns every record with its summary.
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks'
 import { Pool } from 'undici'
 import { loadTokenizer } from '../tokenize/index.js'
 import type { ClientContext, RequestHandler } from './client.js'

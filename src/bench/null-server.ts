@@ -7,6 +7,7 @@
  * As a process: `node dist/src/bench/null-server.js [port]` prints its URL (and, when forked,
  * sends `{ port }` over IPC).
  */
+import { Buffer } from 'node:buffer'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { pathToFileURL } from 'node:url'

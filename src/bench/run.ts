@@ -3,6 +3,7 @@
  * dispatches them on an open-loop schedule (Poisson arrivals, trace timestamps), and collects
  * the records. Used twice by runLoad: for the warm-up and for the measured run.
  */
+import { performance } from 'node:perf_hooks'
 import { setImmediate as yieldNow, setTimeout as sleep } from 'node:timers/promises'
 import type { ClientContext } from './client.js'
 import { RequestHandler } from './client.js'

@@ -5,6 +5,8 @@
  * (`event:`, `id:`, `retry:`) are skipped. Lines end in LF or CRLF (a pair may be split over chunks).
  */
 
+import { Buffer } from 'node:buffer'
+
 const LF = 10
 const CR = 13
 const COLON = 58

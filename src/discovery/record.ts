@@ -3,6 +3,8 @@
  * it has never talked to. Stored as JSON (readable with `nats kv get switchyard-workers <key>`).
  */
 
+import { Buffer } from 'node:buffer'
+
 export const DEFAULT_BUCKET = 'switchyard-workers'
 /** Records live this long without a refresh (the bucket's max age). */
 export const DEFAULT_TTL_MS = 15_000

@@ -11,6 +11,7 @@
  * nil, `tokens` a bin of u32 little-endian token ids (all stored blocks', concatenated). Only GPU
  * blocks of KV cache group 0 are published (the source drops other tiers and groups).
  */
+import { Buffer } from 'node:buffer'
 import type { InProcessKvEvent } from '../kv/index.js'
 
 const STORED = 1

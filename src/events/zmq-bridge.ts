@@ -22,6 +22,7 @@
  * bridge.counters.storedBlocks; bridge.published
  * await bridge.close()
  */
+import { Buffer } from 'node:buffer'
 import type { NatsConnection } from '@nats-io/transport-node'
 import {
   KvBatchDecoder, KvOptionError, KvSourceCounters, isIndexedTier, loraOf, pairToBigInt, ZmqKvFollower,

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 import type { IncomingMessage } from 'node:http'
 import { SwitchyardError } from '../shared/errors.js'
 import { Http1Request, type HttpReq } from './http1/server.js'

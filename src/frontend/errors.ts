@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 import type { HttpRes } from './http1/server.js'
 import { MethodNotAllowedError, SwitchyardError } from '../shared/errors.js'
 

@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer'
+import { performance } from 'node:perf_hooks'
 import type { HttpRes } from './http1/server.js'
 import type { Admission } from '../admission/admission.js'
 import type { Worker } from '../registry/worker.js'

@@ -8,6 +8,7 @@
  * Each delta is escaped exactly once and nothing is parsed. The shapes match the mock engine's own
  * HTTP writer (src/mocker/openai-response.ts) byte for byte except id and created, and vLLM's.
  */
+import { Buffer } from 'node:buffer'
 import type { SwitchyardError } from '../shared/errors.js'
 import type { NativeUsage, ResponseItem } from '../transport/native/index.js'
 

@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer'
+import { performance } from 'node:perf_hooks'
 import type { HttpReq, HttpRes } from './http1/server.js'
 import { SwitchyardError } from '../shared/errors.js'
 import { bodyIfRead, readBody } from './body.js'

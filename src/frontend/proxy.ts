@@ -1,3 +1,5 @@
+import { Buffer } from 'node:buffer'
+import { performance } from 'node:perf_hooks'
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import { hotHeader, Http1Response, type HttpReq, type HttpRes } from './http1/server.js'
 import { randomUUID } from 'node:crypto'

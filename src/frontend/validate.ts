@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 import { invalidBody, SwitchyardError } from '../shared/errors.js'
 
 export type Endpoint = 'chat' | 'completions'

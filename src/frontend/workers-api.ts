@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 import type { HttpReq, HttpRes } from './http1/server.js'
 import { parseWorkerSpec, type WorkerSpec } from '../config/serve.js'
 import type { Worker } from '../registry/worker.js'

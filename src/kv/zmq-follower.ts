@@ -27,6 +27,7 @@
  * const f = new ZmqKvFollower({ apply (seq, payload) { ... }, restarted () { ... } }, { endpoint: 'tcp://10.0.0.5:5557', replayEndpoint: 'tcp://10.0.0.5:5558' })
  * await f.close()
  */
+import { Buffer } from 'node:buffer'
 import { Dealer, Subscriber } from 'zeromq'
 import { KvSourceCounters } from './counters.js'
 import { KvDecodeError, KvOptionError } from './errors.js'

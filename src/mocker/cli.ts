@@ -2,6 +2,7 @@
  * `switchyard mocker`: flag parsing and start-up of a fleet of mock engines in this process.
  * The caller (src/cli) prints BadFlagError messages and exits with code 2.
  */
+import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { loadTokenizer } from '../tokenize/index.js'
 import type { Tokenizer } from '../tokenize/index.js'

@@ -3,6 +3,8 @@
  * virtual clock only moves when the engine advances it by a pass's modeled duration, so runs are
  * reproducible and take no wall time (tests, offline replay).
  */
+import { performance } from 'node:perf_hooks'
+
 export interface Clock {
   readonly virtual: boolean
   now (): number

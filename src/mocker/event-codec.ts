@@ -5,6 +5,7 @@
  * - Forward-pass metrics: a msgpack map with snake_case keys (our own format, topic "load").
  * Both reuse one writer per publisher.
  */
+import { Buffer } from 'node:buffer'
 import type { KvEvent, KvEventBatch } from './kv-events.js'
 import { MsgpackWriter } from './msgpack-writer.js'
 import type { ForwardPassMetrics } from './pass-metrics.js'

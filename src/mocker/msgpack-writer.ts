@@ -5,6 +5,8 @@
  * uint64 (msgpackr writes BigInts below 2^63 as int64), maps as fixmaps. It also skips building an
  * object graph per batch.
  */
+import { Buffer } from 'node:buffer'
+
 const textEncoder = new TextEncoder()
 
 export class MsgpackWriter {

@@ -3,6 +3,7 @@
  * prompt (templated and tokenized) and the generation knobs vLLM accepts. Fields the engine does
  * not simulate (temperature, top_p, ...) are accepted and ignored, as a model would.
  */
+import { Buffer } from 'node:buffer'
 import { invalidBody, SwitchyardError } from '../shared/errors.js'
 import type { ChatMessage, Tokenizer } from '../tokenize/index.js'
 import type { GenerateInput } from './engine.js'

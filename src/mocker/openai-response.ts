@@ -5,6 +5,7 @@
  * a constant suffix; chunks produced in the same pass (a token and the finish) are coalesced into
  * one socket write by a microtask flush.
  */
+import { Buffer } from 'node:buffer'
 import type { ServerResponse } from 'node:http'
 import { MockerClosedError } from './errors.js'
 import type { EngineRequest, FinishReason, RequestSink } from './request.js'

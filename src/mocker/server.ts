@@ -4,6 +4,7 @@
  *   GET /metrics (vLLM names), POST /reset_prefix_cache (as vLLM's dev endpoint).
  * A client that disconnects cancels its request in the scheduler, freeing its KV blocks at once.
  */
+import { Buffer } from 'node:buffer'
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'

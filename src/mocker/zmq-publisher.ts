@@ -9,6 +9,7 @@
  * Forward-pass metrics go out on a separate PUB socket (topic "load") so that a vLLM-style
  * subscriber listening to every topic on the KV socket never sees anything but KV batches.
  */
+import { Buffer } from 'node:buffer'
 import { Publisher, Router } from 'zeromq'
 import { KvBatchEncoder, PassMetricsEncoder } from './event-codec.js'
 import type { KvEventFormat } from './event-codec.js'

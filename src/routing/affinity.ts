@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { Worker } from '../registry/worker.js'
 import { isExcluded, type Policy, type PolicyNeeds, type RouteRequest } from './policy.js'
 

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import type { Worker } from '../registry/worker.js'
 import { lighter } from '../registry/load.js'
 import { isExcluded, randomIndex, type Policy, type RouteRequest } from './policy.js'

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { BlockKeyer, BlockKeys, KvIndex, OverlapScores } from '../kv/index.js'
 import type { Worker } from '../registry/worker.js'
 import { isExcluded, randomIndex, type Policy, type RouteRequest } from './policy.js'

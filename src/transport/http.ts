@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 import { Pool, type Dispatcher } from 'undici'
 import type { Worker, WorkerClient } from '../registry/worker.js'
 import { Http1Pool, type Http1Request } from './http1/pool.js'

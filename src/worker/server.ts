@@ -22,6 +22,8 @@
  * false while the socket has more queued than its high-water mark; engines that can pause check it
  * and wait for `stream.waitDrain()` (iterableEngine does this between items).
  */
+import { Buffer } from 'node:buffer'
+import { performance } from 'node:perf_hooks'
 import { createServer } from 'node:net'
 import type { AddressInfo, Server, Socket } from 'node:net'
 import { SwitchyardError } from '../shared/errors.js'

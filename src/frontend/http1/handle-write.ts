@@ -19,6 +19,7 @@
  * were made: callers write directly only while node's Writable holds nothing (`writableLength`
  * is 0), so nothing node has buffered can be overtaken; what node writes later queues behind.
  */
+import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
 
 /** The request object a handle write takes (node's WriteWrap). */

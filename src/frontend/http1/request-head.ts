@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer'
 import type { IncomingHttpHeaders } from 'node:http'
 import { fieldValue, firstValue } from '../../shared/http-fields.js'
 

@@ -18,6 +18,7 @@
  * Deadlines (keep-alive idle, a head or body that stops arriving) sit on one coarse timer over all
  * connections, not a timer per socket.
  */
+import { Buffer } from 'node:buffer'
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net'
 import type { Server as HttpServer } from 'node:http'
 import type { Duplex } from 'node:stream'

@@ -16,6 +16,7 @@
  * The owner must flush before anything else touches the socket (end, hand-over), so bytes keep
  * their order.
  */
+import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
 import { getSystemErrorName } from 'node:util'
 import { handleWrites, streamHandleOf, type WriteReq } from './handle-write.js'

@@ -14,6 +14,8 @@
  * them, armed only while streams are open (undici's timer-wheel reasoning: no setTimeout per
  * request). Resolution is a quarter of the shortest deadline, between 5 and 250 ms.
  */
+import { Buffer } from 'node:buffer'
+import { performance } from 'node:perf_hooks'
 import { connect } from 'node:net'
 import type { Socket } from 'node:net'
 import { ConfigError } from '../../shared/errors.js'

@@ -13,6 +13,7 @@
  * turn share it); a full arena is written at once. Written bytes are never overwritten (the socket
  * may still hold them): the next frames go after them, and a full arena is replaced, not reused.
  */
+import { Buffer } from 'node:buffer'
 import { Packr, Unpackr } from 'msgpackr'
 import type { Socket } from 'node:net'
 import { NativeProtocolError } from './errors.js'

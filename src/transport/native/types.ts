@@ -3,6 +3,8 @@
  * client, the worker runtime and the OpenAI writer.
  */
 
+import { Buffer } from 'node:buffer'
+
 export type NativeEndpoint = 'chat' | 'completions'
 
 /** Why generation stopped. "abort": the engine dropped the request (closing, cancelled). */
