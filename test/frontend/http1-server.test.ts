@@ -6,7 +6,7 @@ import { request } from 'undici'
 import { readBody } from '../../src/frontend/body.js'
 import { headerLookup, upstreamHeaderBlock } from '../../src/frontend/headers.js'
 import { headerPairs } from '../../src/transport/http.js'
-import { answerClientError, hotHeader, Http1Request, Http1Server, type HttpReq, type HttpRes } from '../../src/frontend/http1/server.js'
+import { answerClientError, hotHeader, Http1Request, Http1Response, Http1Server, type HttpReq, type HttpRes } from '../../src/frontend/http1/server.js'
 
 /** Echoes what the handler saw: which path served it, method, url, a header, the body. */
 async function echo (req: HttpReq, res: HttpRes): Promise<void> {
@@ -30,6 +30,20 @@ async function echo (req: HttpReq, res: HttpRes): Promise<void> {
     res.on('close', () => { closedUnderway.push(res.writableEnded) })
     return
   }
+  if (req.url === '/listeners') {
+    const calls: string[] = []
+    const b = (): void => { calls.push('b') }
+    res.once('close', () => { calls.push('a') })
+    res.on('close', b)
+    res.on('close', () => { calls.push('c') })
+    res.off('close', b)
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    res.end('ok')
+    // A second 'close': the once-listener is gone, the other stays.
+    if (res instanceof Http1Response) res.emit('close')
+    listenerCalls.push(calls.join(','))
+    return
+  }
   if (req.url === '/headers') {
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ fast: req instanceof Http1Request, headers: req.headers, raw: req.rawHeaders, hot: [hotHeader(req, 'x-request-id'), hotHeader(req, 'x-priority'), hotHeader(req, 'authorization')], lookup: LOOKED_UP.map(n => headerLookup(req).get(n) ?? null), upstream: upstreamHeaderBlock(req, 'rid', false, null, false) }))
@@ -41,6 +55,7 @@ async function echo (req: HttpReq, res: HttpRes): Promise<void> {
 }
 
 const closedUnderway: boolean[] = []
+const listenerCalls: string[] = []
 const LOOKED_UP = ['x-session-id', 'x-request-id', 'x-priority', 'authorization', 'content-type', 'x-multi', 'user-agent', 'set-cookie', 'x-empty', 'x-latin', 'host', 'missing']
 
 async function withServer (fn: (port: number, server: Http1Server) => Promise<void>, opts: { keepAliveTimeout?: number, headersTimeout?: number } = {}): Promise<void> {
@@ -225,6 +240,14 @@ test('http1: a client that goes away mid-answer closes the response (its "close"
     await raw(port, [post('/hang', '')], t => t.includes('started'))
     for (let i = 0; i < 100 && closedUnderway.length === 0; i++) await new Promise(resolve => setTimeout(resolve, 10))
     assert.deepEqual(closedUnderway, [false])
+  })
+})
+
+test('http1: a response\'s listeners: once fires once, off removes one, the rest fire on every "close"', { timeout: 10_000 }, async () => {
+  await withServer(async (port) => {
+    const r = await request(`http://127.0.0.1:${port}/listeners`)
+    assert.equal(await r.body.text(), 'ok')
+    assert.deepEqual(listenerCalls, ['a,c,c'])
   })
 })
 
