@@ -39,7 +39,7 @@ export interface GatewayContext {
   /** Per-model tokenizers (configured ones; the built-in tokenizer otherwise). */
   readonly tokenizers: Map<string, Tokenizer>
   /** Requests being served, so shutdown can wait for them and then abort the rest. */
-  readonly active: Set<InFlight>
+  readonly active: InFlightList
   /** Resolved when `active` empties while shutting down. */
   onIdle: (() => void) | null
   shuttingDown: boolean
@@ -55,6 +55,10 @@ const CLIENT_GONE = new Error('client went away')
 export class InFlight {
   aborted = false
   exchange: { clientGone: boolean, abort (reason: Error): void } | null = null
+  /** Links in the context's InFlightList while listed. */
+  prev: InFlight | null = null
+  next: InFlight | null = null
+  listed = false
 
   abort (): void {
     if (this.aborted) return
@@ -64,5 +68,42 @@ export class InFlight {
       ex.clientGone = true
       ex.abort(CLIENT_GONE)
     }
+  }
+}
+
+/**
+ * The requests being served. An intrusive list, not a Set: a Set of fresh objects gives each one
+ * an identity hash on insert, and add + delete were ~1.5% of a JSON request's user-space samples.
+ */
+export class InFlightList {
+  size = 0
+  private head: InFlight | null = null
+
+  add (a: InFlight): void {
+    if (a.listed) return
+    a.listed = true
+    a.prev = null
+    a.next = this.head
+    if (this.head !== null) this.head.prev = a
+    this.head = a
+    this.size++
+  }
+
+  delete (a: InFlight): void {
+    if (!a.listed) return
+    a.listed = false
+    if (a.prev !== null) a.prev.next = a.next
+    else this.head = a.next
+    if (a.next !== null) a.next.prev = a.prev
+    a.prev = null
+    a.next = null
+    this.size--
+  }
+
+  /** A copy: aborting one may take it off the list. */
+  toArray (): InFlight[] {
+    const out: InFlight[] = []
+    for (let a = this.head; a !== null; a = a.next) out.push(a)
+    return out
   }
 }

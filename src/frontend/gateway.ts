@@ -19,7 +19,7 @@ import { MethodNotAllowedError, notFound, unauthorized } from '../shared/errors.
 import { startDistributed, type Distributed } from '../discovery/index.js'
 import { RoutingSync } from '../events/routing-sync.js'
 import { discoverModelCard, probeHealth, probeTcp } from '../transport/probe.js'
-import type { GatewayContext } from './context.js'
+import { InFlightList, type GatewayContext } from './context.js'
 import { asSwitchyardError, sendError } from './errors.js'
 import { GatewayMetrics } from './metrics.js'
 import { handleCompletion, handleModels } from './openai.js'
@@ -143,7 +143,7 @@ export class Gateway implements AsyncDisposable {
       plane,
       engines: opts.engines ?? new Map(),
       tokenizers: new Map(),
-      active: new Set(),
+      active: new InFlightList(),
       onIdle: null,
       shuttingDown: false
     }
@@ -263,7 +263,7 @@ export class Gateway implements AsyncDisposable {
         new Promise<void>(resolve => { timer = setTimeout(resolve, graceMs) })
       ])
       clearTimeout(timer)
-      for (const a of ctx.active) a.abort()
+      for (const a of ctx.active.toArray()) a.abort()
     }
     ctx.admission.close()
     ctx.health.close()

@@ -11,15 +11,14 @@
  * small pieces), large ones go out as a corked writev.
  *
  * A tick's bytes go to the socket's handle directly while node's Writable holds nothing (see
- * handle-write.ts for why and how), through `socket.write` otherwise.
+ * src/shared/handle-write.ts for why and how), through `socket.write` otherwise.
  *
  * The owner must flush before anything else touches the socket (end, hand-over), so bytes keep
  * their order.
  */
 import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
-import { getSystemErrorName } from 'node:util'
-import { handleWrites, streamHandleOf, type WriteReq } from './handle-write.js'
+import { handleWrites, streamHandleOf, writeError, type WriteReq } from '../../shared/handle-write.js'
 
 /** Queued bytes past which a tick's pieces are written at once rather than at the tick's end. */
 const FLUSH_BYTES = 16 * 1024
@@ -214,12 +213,6 @@ export class TickWrites {
   }
 }
 
-/** An errno from a handle write as node reports one (`code`, `syscall`). */
-function writeError (errno: unknown): Error {
-  const n = typeof errno === 'number' && errno < 0 ? errno : -9 // EBADF: the handle was gone
-  const code = getSystemErrorName(n)
-  return Object.assign(new Error(`write ${code}`), { code, errno: n, syscall: 'write' })
-}
 
 /** Sockets corked during this tick, uncorked together at its end (one nextTick for all of them). */
 let corked: Socket[] = []

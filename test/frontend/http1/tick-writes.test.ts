@@ -8,7 +8,7 @@ import { test } from 'node:test'
 import { request } from 'undici'
 import { ChunkWriter } from '../../../src/frontend/chunk-writer.js'
 import { answerClientError, Http1Server, type HttpReq, type HttpRes } from '../../../src/frontend/http1/server.js'
-import { handleWrites } from '../../../src/frontend/http1/handle-write.js'
+import { handleWrites } from '../../../src/shared/handle-write.js'
 import { TickWrites } from '../../../src/frontend/http1/tick-writes.js'
 
 /**

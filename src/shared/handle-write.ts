@@ -21,6 +21,7 @@
  */
 import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
+import { getSystemErrorName } from 'node:util'
 
 /** The request object a handle write takes (node's WriteWrap). */
 export interface WriteReq {
@@ -36,6 +37,8 @@ export interface WriteReq {
 
 export interface StreamHandle {
   writeBuffer: (req: WriteReq, data: Uint8Array) => number
+  writeLatin1String: (req: WriteReq, data: string) => number
+  writeUtf8String: (req: WriteReq, data: string) => number
 }
 
 interface StreamWrapBinding {
@@ -93,4 +96,55 @@ export const handleWrites: HandleWrites | null = WriteWrapClass === null
 export function streamHandleOf (socket: Socket): StreamHandle | null {
   const h = (socket as unknown as { _handle?: StreamHandle | null })._handle
   return h !== undefined && h !== null && typeof h.writeBuffer === 'function' ? h : null
+}
+
+/** An errno from a handle write as node reports one (`code`, `syscall`). */
+export function writeError (errno: unknown): Error {
+  const n = typeof errno === 'number' && errno < 0 ? errno : -9 // EBADF: the handle was gone
+  const code = getSystemErrorName(n)
+  return Object.assign(new Error(`write ${code}`), { code, errno: n, syscall: 'write' })
+}
+
+interface StringWriteReq extends WriteReq { socket: Socket | null }
+/** A request object free for the next string write (one that went async stays libuv's). */
+let spare: StringWriteReq | null = null
+
+function afterStringWrite (this: WriteReq, status: number): void {
+  const req = this as StringWriteReq
+  const socket = req.socket
+  req.socket = null
+  if (status < 0) socket?.destroy(writeError(status))
+}
+
+/**
+ * Writes a string to the socket's handle when node's Writable holds nothing for it (through
+ * `socket.write` otherwise); true when it went to the handle (node's `bytesWritten` leaves it out).
+ * For writes that need no backpressure of their own: the upstream pool's requests (one per
+ * connection at a time, small). Node copies what the kernel does not take at once, so the
+ * string need not be kept alive. A failed write destroys the socket with the errno, as node would.
+ */
+export function writeString (socket: Socket, data: string, encoding: 'latin1' | 'utf8'): boolean {
+  if (handleWrites !== null && socket.writableLength === 0 && socket.writable && !socket.connecting) {
+    const handle = streamHandleOf(socket)
+    if (handle !== null) {
+      const req = spare ?? (handleWrites.request(handle, afterStringWrite) as StringWriteReq)
+      req.handle = handle
+      req.socket = socket
+      const err = encoding === 'latin1' ? handle.writeLatin1String(req, data) : handle.writeUtf8String(req, data)
+      if (err !== 0) {
+        req.socket = null
+        spare = req
+        socket.destroy(writeError(err))
+        return false
+      }
+      if (handleWrites.lastWasAsync()) spare = null
+      else {
+        req.socket = null
+        spare = req
+      }
+      return true
+    }
+  }
+  socket.write(data, encoding)
+  return false
 }

@@ -1,0 +1,68 @@
+// String writes straight to a socket's handle (the upstream pool's requests): they take the
+// handle when node holds nothing for the socket, keep their order behind what node does hold,
+// and a failed write ends the socket with the errno.
+import assert from 'node:assert/strict'
+import { connect, createServer, type Socket } from 'node:net'
+import { test } from 'node:test'
+import { writeString } from '../../src/shared/handle-write.js'
+
+async function withPair (fn: (client: Socket, peer: Socket) => Promise<void>): Promise<void> {
+  const server = createServer()
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const accepted = new Promise<Socket>(resolve => server.once('connection', resolve))
+  const client = connect((server.address() as { port: number }).port, '127.0.0.1')
+  try {
+    await new Promise<void>(resolve => client.once('connect', resolve))
+    await fn(client, await accepted)
+  } finally {
+    client.destroy()
+    server.close()
+  }
+}
+
+async function read (peer: Socket, bytes: number): Promise<string> {
+  let got = ''
+  return await new Promise(resolve => {
+    peer.on('data', (d: Buffer) => { got += d.toString('latin1'); if (got.length >= bytes) resolve(got) })
+  })
+}
+
+test('a string goes to the handle when node holds nothing, and through socket.write behind bytes node holds, in order', async () => {
+  await withPair(async (client, peer) => {
+    let viaNode = 0
+    const write = client.write.bind(client) as (...a: unknown[]) => boolean
+    client.write = ((...a: unknown[]) => { viaNode++; return write(...a) }) as Socket['write']
+    assert.equal(writeString(client, 'GET / HTTP/1.1\r\n\r\n', 'latin1'), true)
+    assert.equal(writeString(client, 'é|', 'utf8'), true)
+    assert.equal(viaNode, 0)
+    // Fill the socket until node itself buffers, then write a string: it must queue behind.
+    const big = 'x'.repeat(1 << 20)
+    let filled = 0
+    while (client.writableLength === 0 && filled < 64) { client.write(big); filled++ }
+    assert.ok(client.writableLength > 0, 'node holds bytes')
+    assert.equal(writeString(client, '|tail', 'latin1'), false, 'written through node')
+    const want = 'GET / HTTP/1.1\r\n\r\n' + Buffer.from('é|').toString('latin1') + big.repeat(filled) + '|tail'
+    assert.equal(await read(peer, want.length), want)
+  })
+})
+
+test('a string write to a peer that reset the connection destroys the socket with the write errno', async () => {
+  await withPair(async (client, peer) => {
+    const closed = new Promise<(Error & { code?: string, syscall?: string }) | undefined>(resolve => {
+      let err: Error | undefined
+      client.on('error', (e) => { err = e })
+      client.once('close', () => { resolve(err) })
+    })
+    // The reset must be seen by a write, not by a read that gets there first.
+    const handle = (client as unknown as { _handle: { readStop: () => number } })._handle
+    handle.readStop()
+    peer.resetAndDestroy()
+    await new Promise(resolve => setTimeout(resolve, 20))
+    for (let i = 0; i < 5 && !client.destroyed; i++) {
+      writeString(client, 'x'.repeat(1024), 'latin1')
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    const err = await closed
+    assert.ok(err !== undefined && /^(EPIPE|ECONNRESET)$/.test(err.code ?? '') && err.syscall === 'write', `closed with ${String(err)}`)
+  })
+})
