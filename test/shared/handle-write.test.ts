@@ -2,23 +2,10 @@
 // handle when node holds nothing for the socket, keep their order behind what node does hold,
 // and a failed write ends the socket with the errno.
 import assert from 'node:assert/strict'
-import { connect, createServer, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { test } from 'node:test'
 import { writeString } from '../../src/shared/handle-write.js'
-
-async function withPair (fn: (client: Socket, peer: Socket) => Promise<void>): Promise<void> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const accepted = new Promise<Socket>(resolve => server.once('connection', resolve))
-  const client = connect((server.address() as { port: number }).port, '127.0.0.1')
-  try {
-    await new Promise<void>(resolve => client.once('connect', resolve))
-    await fn(client, await accepted)
-  } finally {
-    client.destroy()
-    server.close()
-  }
-}
+import { resetByPeer, withPair } from './loopback.js'
 
 async function read (peer: Socket, bytes: number): Promise<string> {
   let got = ''
@@ -48,21 +35,12 @@ test('a string goes to the handle when node holds nothing, and through socket.wr
 
 test('a string write to a peer that reset the connection destroys the socket with the write errno', async () => {
   await withPair(async (client, peer) => {
-    const closed = new Promise<(Error & { code?: string, syscall?: string }) | undefined>(resolve => {
-      let err: Error | undefined
-      client.on('error', (e) => { err = e })
-      client.once('close', () => { resolve(err) })
-    })
-    // The reset must be seen by a write, not by a read that gets there first.
-    const handle = (client as unknown as { _handle: { readStop: () => number } })._handle
-    handle.readStop()
-    peer.resetAndDestroy()
-    await new Promise(resolve => setTimeout(resolve, 20))
+    const closed = await resetByPeer(client, peer)
     for (let i = 0; i < 5 && !client.destroyed; i++) {
       writeString(client, 'x'.repeat(1024), 'latin1')
       await new Promise(resolve => setImmediate(resolve))
     }
-    const err = await closed
+    const err = await closed()
     assert.ok(err !== undefined && /^(EPIPE|ECONNRESET)$/.test(err.code ?? '') && err.syscall === 'write', `closed with ${String(err)}`)
   })
 })

@@ -3,33 +3,14 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { createServer as createHttpServer } from 'node:http'
-import { connect, createServer, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { test } from 'node:test'
 import { request } from 'undici'
 import { ChunkWriter } from '../../../src/frontend/chunk-writer.js'
 import { answerClientError, Http1Server, type HttpReq, type HttpRes } from '../../../src/frontend/http1/server.js'
 import { handleWrites } from '../../../src/shared/handle-write.js'
 import { TickWrites } from '../../../src/frontend/http1/tick-writes.js'
-
-/**
- * Runs `fn` on a loopback pair, closed afterwards: `client` writes (through a TickWrites),
- * `peer` is the server's end (paused until read).
- */
-async function withPair (fn: (client: Socket, peer: Socket) => Promise<void>): Promise<void> {
-  const server = createServer()
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
-  const accepted = new Promise<Socket>(resolve => server.once('connection', resolve))
-  const client = connect((server.address() as { port: number }).port, '127.0.0.1')
-  try {
-    await new Promise<void>(resolve => client.once('connect', resolve))
-    const peer = await accepted
-    peer.pause()
-    await fn(client, peer)
-  } finally {
-    client.destroy()
-    server.close()
-  }
-}
+import { resetByPeer, withPair } from '../../shared/loopback.js'
 
 type Handle = Record<string, (...a: unknown[]) => unknown>
 const HANDLE_WRITES = ['writeBuffer', 'writev', 'writeLatin1String', 'writeUtf8String', 'writeAsciiString', 'writeUcs2String']
@@ -81,7 +62,7 @@ test('pieces queued in one tick reach the socket as one write, in order; one pie
     await tick()
     assert.equal(writes.n, 2)
     assert.equal((await readAll(peer, 18)).toString(), 'one,two,three|four')
-  })
+  }, { pausePeer: true })
 })
 
 test('sendNow writes at once when nothing is queued, and behind the queued pieces otherwise', async () => {
@@ -96,7 +77,7 @@ test('sendNow writes at once when nothing is queued, and behind the queued piece
     await tick()
     assert.equal(writes.n, 2, 'nothing left for the tick')
     assert.equal((await readAll(peer, 3)).toString(), 'abc')
-  })
+  }, { pausePeer: true })
 })
 
 test('past 16 KiB queued in one tick the bytes are written at once; large ones as a writev, in order', async () => {
@@ -110,7 +91,7 @@ test('past 16 KiB queued in one tick the bytes are written at once; large ones a
     assert.ok(out.bytes < 16 * 1024, `queue held ${out.bytes} bytes`)
     await tick()
     assert.deepEqual(await readAll(peer, 40_000), Buffer.concat(pieces))
-  })
+  }, { pausePeer: true })
 })
 
 /** Writes `piece` until the connection is blocked (the peer does not read); returns the bytes written. */
@@ -138,7 +119,7 @@ test('a peer that stops reading makes the connection blocked, and backlogOver re
     assert.equal(out.backlogOver(backlog + 1), true, 'queued bytes count')
     assert.equal(out.backlogOver(backlog + piece.length), false)
     peer.destroy()
-  })
+  }, { pausePeer: true })
 })
 
 test('a lone write goes to the socket handle, not through socket.write, where node has its stream binding', async () => {
@@ -151,7 +132,7 @@ test('a lone write goes to the socket handle, not through socket.write, where no
     await tick()
     assert.deepEqual(writes, { n: 2, viaNode: 0 })
     assert.equal((await readAll(peer, 11)).toString(), 'direct|tick')
-  })
+  }, { pausePeer: true })
 })
 
 test('writes that libuv queues, mixed with writes node buffers, arrive whole and in order; onDrain fires once all are out', async () => {
@@ -189,31 +170,21 @@ test('writes that libuv queues, mixed with writes node buffers, arrive whole and
     assert.equal(out.blocked, false)
     assert.equal(out.backlog, 0)
     assert.ok(drains >= 1, 'onDrain fired once the kernel took everything')
-  })
+  }, { pausePeer: true })
 })
 
 test('a write to a peer that reset the connection destroys the socket with the errno, without throwing', async () => {
   await withPair(async (client, peer) => {
     const out = new TickWrites(client)
-    const closed = new Promise<Error | undefined>(resolve => {
-      let err: Error | undefined
-      client.on('error', (e) => { err = e })
-      client.once('close', () => { resolve(err) })
-    })
-    // The reset must be seen by a write, not by a read that gets there first.
-    const handle = (client as unknown as { _handle: { readStop: () => number } })._handle
-    handle.readStop()
-    peer.resetAndDestroy()
-    await new Promise(resolve => setTimeout(resolve, 20))
+    const closed = await resetByPeer(client, peer)
     for (let i = 0; i < 5 && !client.destroyed; i++) {
       out.sendNow(Buffer.alloc(1024, 1))
       await tick()
     }
-    const err = await closed
-    const e = err as (Error & { code?: string, syscall?: string }) | undefined
-    assert.ok(e !== undefined && /^(EPIPE|ECONNRESET)$/.test(e.code ?? '') && e.syscall === 'write', `closed with ${String(err)} (${e?.syscall})`)
+    const e = await closed()
+    assert.ok(e !== undefined && /^(EPIPE|ECONNRESET)$/.test(e.code ?? '') && e.syscall === 'write', `closed with ${String(e)} (${e?.syscall})`)
     assert.doesNotThrow(() => { out.sendNow(Buffer.from('after')) }, 'a write after the close is dropped quietly')
-  })
+  }, { pausePeer: true })
 })
 
 /** The fast server with a handler per path. */
