@@ -31,6 +31,7 @@ const FLUSH_BYTES = 16 * 1024
  * samples on the native token path); a store into a young array needs none.
  */
 let dueConns: TickWrites[] = []
+let duePieces: Array<Buffer | Buffer[] | null> = []
 /*
  * The flush is a promise reaction, not a process.nextTick: a read callback that queued a write
  * then ends in V8's own microtask checkpoint, while a nextTick makes node enter its JS tick loop
@@ -39,7 +40,6 @@ let dueConns: TickWrites[] = []
  * user-space samples. It runs at the same point: when the callback's synchronous work is done.
  */
 const RESOLVED = Promise.resolve()
-let duePieces: Array<Buffer | Buffer[] | null> = []
 function flushDue (): void {
   let i = 0
   try {
