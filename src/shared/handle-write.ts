@@ -2,10 +2,10 @@
  * Writing a buffer to a TCP socket's libuv handle directly, past node's Writable.
  *
  * Why: a paced stream writes one small chunk per socket per engine pass, and `socket.write` spends
- * about 1.8 µs of user CPU per write above the handle's own write (Writable's state machine, a
- * WriteWrap per write, the after-write tick): 4.9 against 3.1 µs per write, 256 sockets written
- * every 10 ms (the `Node write floor` of `npm run bench -- transport` does the former). At 10 ms
- * pacing that is a tenth of the gateway's cost per streamed token.
+ * about 1.3–1.8 µs of user CPU per write above the handle's own write (Writable's state machine,
+ * a WriteWrap per write, the after-write tick): 4.9–6.1 against 3.1–4.4 µs per write, 256
+ * sockets written every 10 ms (`node dist/bench/lib/write-floor.js 256 10 5 socket|handle`). At
+ * 10 ms pacing that is a tenth of the gateway's cost per streamed token.
  *
  * How: the calls node's own net.Socket makes (lib/internal/stream_base_commons.js): a WriteWrap
  * request object, `handle.writeBuffer(req, buffer)`, and the shared `streamBaseState` that says
@@ -92,8 +92,14 @@ export const handleWrites: HandleWrites | null = WriteWrapClass === null
       }
     }
 
-/** The socket's libuv handle while it has one (node sets it to null when the socket is destroyed). */
-export function streamHandleOf (socket: Socket): StreamHandle | null {
+/**
+ * The socket's libuv handle if a write may go to it now: node's stream binding is usable, the
+ * socket is connected and writable, and node's Writable holds nothing for it (so nothing node
+ * has buffered can be overtaken). Null otherwise: write through `socket.write` then.
+ */
+export function writableHandleOf (socket: Socket): StreamHandle | null {
+  if (handleWrites === null || socket.writableLength !== 0 || !socket.writable || socket.connecting) return null
+  // node sets _handle to null when the socket is destroyed.
   const h = (socket as unknown as { _handle?: StreamHandle | null })._handle
   return h !== undefined && h !== null && typeof h.writeBuffer === 'function' ? h : null
 }
@@ -118,33 +124,26 @@ function afterStringWrite (this: WriteReq, status: number): void {
 
 /**
  * Writes a string to the socket's handle when node's Writable holds nothing for it (through
- * `socket.write` otherwise); true when it went to the handle (node's `bytesWritten` leaves it out).
+ * `socket.write` otherwise; node's `bytesWritten` counts it either way: the handle keeps the count).
  * For writes that need no backpressure of their own: the upstream pool's requests (one per
  * connection at a time, small). Node copies what the kernel does not take at once, so the
  * string need not be kept alive. A failed write destroys the socket with the errno, as node would.
  */
-export function writeString (socket: Socket, data: string, encoding: 'latin1' | 'utf8'): boolean {
-  if (handleWrites !== null && socket.writableLength === 0 && socket.writable && !socket.connecting) {
-    const handle = streamHandleOf(socket)
-    if (handle !== null) {
-      const req = spare ?? (handleWrites.request(handle, afterStringWrite) as StringWriteReq)
-      req.handle = handle
-      req.socket = socket
-      const err = encoding === 'latin1' ? handle.writeLatin1String(req, data) : handle.writeUtf8String(req, data)
-      if (err !== 0) {
-        req.socket = null
-        spare = req
-        socket.destroy(writeError(err))
-        return false
-      }
-      if (handleWrites.lastWasAsync()) spare = null
-      else {
-        req.socket = null
-        spare = req
-      }
-      return true
+export function writeString (socket: Socket, data: string, encoding: 'latin1' | 'utf8'): void {
+  const handle = writableHandleOf(socket)
+  if (handle !== null) {
+    const req = spare ?? (handleWrites!.request(handle, afterStringWrite) as StringWriteReq)
+    req.handle = handle
+    req.socket = socket
+    const err = encoding === 'latin1' ? handle.writeLatin1String(req, data) : handle.writeUtf8String(req, data)
+    if (err === 0 && handleWrites!.lastWasAsync()) {
+      spare = null // libuv holds this request until afterStringWrite
+      return
     }
+    req.socket = null
+    spare = req
+    if (err !== 0) socket.destroy(writeError(err))
+    return
   }
   socket.write(data, encoding)
-  return false
 }

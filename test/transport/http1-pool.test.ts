@@ -724,6 +724,9 @@ test('the server closing mid-body: UND_ERR_SOCKET "other side closed"; a reset: 
     assert.equal(a.error?.name, 'SocketError')
     assert.equal(a.error?.message, 'other side closed')
     assert.equal(a.body.toString(), '0123456789')
+    // The request went to the socket's handle, past node's Writable: the error still counts its bytes.
+    const info = (a.error as { socket?: { bytesWritten?: number } } | undefined)?.socket
+    assert.ok((info?.bytesWritten ?? 0) > 0, `bytesWritten ${info?.bytesWritten}`)
     mode = 'reset'
     const b = await request(p, { body: 'x' })
     assert.equal(b.error?.code, 'ECONNRESET')

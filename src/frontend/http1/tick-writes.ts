@@ -18,7 +18,7 @@
  */
 import { Buffer } from 'node:buffer'
 import type { Socket } from 'node:net'
-import { handleWrites, streamHandleOf, writeError, type WriteReq } from '../../shared/handle-write.js'
+import { handleWrites, writableHandleOf, writeError, type WriteReq } from '../../shared/handle-write.js'
 
 /** Queued bytes past which a tick's pieces are written at once rather than at the tick's end. */
 const FLUSH_BYTES = 16 * 1024
@@ -164,29 +164,27 @@ export class TickWrites {
   /** One buffer to the kernel: through the handle when node holds nothing for this socket. */
   private put (buf: Buffer): void {
     const socket = this.socket
-    if (handleWrites !== null && !this.nodeFull && socket.writableLength === 0 && socket.writable) {
-      const handle = streamHandleOf(socket)
-      if (handle !== null) {
-        let req = this.req
-        if (req === null || req.handle !== handle) {
-          req = handleWrites.request(handle, afterHandleWrite) as OwnedWriteReq
-          req.owner = this
-          this.req = req
-        }
-        const err = handle.writeBuffer(req, buf)
-        if (err !== 0) {
-          socket.destroy(writeError(err))
-          return
-        }
-        if (handleWrites.lastWasAsync()) {
-          // libuv holds the rest and this request until it calls afterHandleWrite.
-          req.buffer = buf
-          req.bytes = buf.length
-          this.inLibuv += buf.length
-          this.req = null
-        }
+    const handle = this.nodeFull ? null : writableHandleOf(socket)
+    if (handle !== null) {
+      let req = this.req
+      if (req === null || req.handle !== handle) {
+        req = handleWrites!.request(handle, afterHandleWrite) as OwnedWriteReq
+        req.owner = this
+        this.req = req
+      }
+      const err = handle.writeBuffer(req, buf)
+      if (err !== 0) {
+        socket.destroy(writeError(err))
         return
       }
+      if (handleWrites!.lastWasAsync()) {
+        // libuv holds the rest and this request until it calls afterHandleWrite.
+        req.buffer = buf
+        req.bytes = buf.length
+        this.inLibuv += buf.length
+        this.req = null
+      }
+      return
     }
     this.nodeFull = !socket.write(buf)
   }
@@ -209,7 +207,7 @@ export class TickWrites {
 
   /** Bytes given to this connection and not yet taken by the kernel exceed `limit`. */
   backlogOver (limit: number): boolean {
-    return (this.nodeFull || this.inLibuv > 0 || this.bytes > limit) && this.backlog > limit
+    return (this.blocked || this.bytes > limit) && this.backlog > limit
   }
 }
 

@@ -16,11 +16,8 @@ export function parserError (message: string, code: string): Error {
   return new ctors.HTTPParserError(message, code)
 }
 
-/**
- * UND_ERR_SOCKET with undici's socket info. `directBytes`: bytes written to the socket's handle
- * past node's Writable (src/shared/handle-write.ts), which node's `bytesWritten` does not count.
- */
-export function socketError (message: string, s: Socket | null, directBytes = 0): Error {
+/** UND_ERR_SOCKET with undici's socket info. */
+export function socketError (message: string, s: Socket | null): Error {
   return new ctors.SocketError(message, s === null
     ? null
     : {
@@ -30,7 +27,7 @@ export function socketError (message: string, s: Socket | null, directBytes = 0)
         remotePort: s.remotePort,
         remoteFamily: s.remoteFamily,
         timeout: s.timeout,
-        bytesWritten: s.bytesWritten + directBytes,
+        bytesWritten: s.bytesWritten,
         bytesRead: s.bytesRead
       })
 }

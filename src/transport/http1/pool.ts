@@ -187,8 +187,6 @@ class Conn implements ResponseSink {
   parsing = false
   idleUntil = 0
   refd = true
-  /** Bytes written to the socket's handle directly (node's bytesWritten leaves them out). */
-  direct = 0
 
   constructor (pool: Http1Pool, job: Job | null) {
     this.pool = pool
@@ -260,19 +258,17 @@ class Conn implements ResponseSink {
     const body = r.body
     // String writes are the cheapest (node writes small strings straight to the socket without a
     // Buffer in between): ~15% less CPU per write than head+body copied into one Buffer, ~25%
-    // less than cork/write/write/uncork, measured on loopback. They go to the socket's handle
-    // directly (src/shared/handle-write.ts): node's Writable was ~6% of a proxied JSON request's
-    // user-space samples. The head is latin1 (as node
-    // decoded the client's headers); a Buffer body is carried byte for byte as latin1 too.
+    // less than cork/write/write/uncork, measured on loopback. The head is latin1 (as node
+    // decoded the client's headers); a Buffer body is carried byte for byte as latin1 too. They
+    // go to the socket's handle directly (src/shared/handle-write.ts): node's Writable was ~6% of
+    // a proxied JSON request's user-space samples.
     if (body === null) {
-      const h = lengthless(r.method) ? head + '\r\n' : head + 'content-length: 0\r\n\r\n'
-      if (writeString(s, h, 'latin1')) this.direct += h.length
+      writeString(s, lengthless(r.method) ? head + '\r\n' : head + 'content-length: 0\r\n\r\n', 'latin1')
     } else if (typeof body === 'string') {
       const n = Buffer.byteLength(body)
       head += 'content-length: ' + n + '\r\n\r\n'
       if (Buffer.byteLength(head) === head.length) {
-        // An ASCII head reads the same in utf8.
-        if (writeString(s, head + body, 'utf8')) this.direct += head.length + n
+        writeString(s, head + body, 'utf8') // an ASCII head reads the same in utf8
       } else {
         const out = Buffer.allocUnsafe(head.length + n)
         out.write(head, 0, 'latin1')
@@ -282,7 +278,7 @@ class Conn implements ResponseSink {
     } else {
       head += 'content-length: ' + body.length + '\r\n\r\n'
       if (body.length <= STRING_BODY_MAX) {
-        if (writeString(s, head + body.toString('latin1'), 'latin1')) this.direct += head.length + body.length
+        writeString(s, head + body.toString('latin1'), 'latin1')
       } else {
         s.cork()
         s.write(head, 'latin1')
@@ -413,7 +409,7 @@ class Conn implements ResponseSink {
   /** The socket ended (clean EOF) during `job`'s response and no held bytes remain. */
   private ended (job: Job): void {
     if (this.parser.finish()) this.complete(job)
-    else this.fail(job, socketError('other side closed', this.socket, this.direct))
+    else this.fail(job, socketError('other side closed', this.socket))
   }
 
   /** 'end' (eof), 'error' (err) or 'close'. */
@@ -427,7 +423,7 @@ class Conn implements ResponseSink {
     }
     const p = this.parser
     if (state === C_CONNECTING) {
-      this.fail(job, err ?? socketError('closed', this.socket, this.direct))
+      this.fail(job, err ?? socketError('closed', this.socket))
       return
     }
     // A close-delimited body ends with the socket (ECONNRESET included, as undici does).
@@ -454,7 +450,7 @@ class Conn implements ResponseSink {
       this.pool.retry(job)
       return
     }
-    this.fail(job, err ?? socketError(eof ? 'other side closed' : 'closed', this.socket, this.direct))
+    this.fail(job, err ?? socketError(eof ? 'other side closed' : 'closed', this.socket))
   }
 
   /** Sweep: expires a deadline. */

@@ -29,10 +29,6 @@ export class StreamTable<S extends { readonly id: number }> {
     return s !== undefined && s.id === id ? s : undefined
   }
 
-  has (id: number): boolean {
-    return this.get(id) !== undefined
-  }
-
   /** The first id from `from` on (u32, never 0) whose slot is free; grows the table first if it is half full. */
   freeId (from: number): number {
     if ((this.size + 1) * 2 > this.slots.length) this.grow()
