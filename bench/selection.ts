@@ -38,7 +38,7 @@ async function measure (policy: PolicyName, n: number, churn: boolean, batches: 
   for (let i = 0; i < n; i++) addWorker(registry, i)
   // Give every worker some load so load-aware policies have something to compare.
   for (const w of registry.snapshot.workers) addLoad(w, (w.slot * 7919) % 13)
-  const req: RouteRequest = { model: 'm', body: {}, text: null, tokens: null, headers: new Map(), tokenEstimate: 100, excluded: null, policyPrefill: 0, policyBlocks: 0 }
+  const req: RouteRequest = { model: 'm', text: null, tokens: null, headers: new Map(), tokenEstimate: 100, excluded: null, policyPrefill: 0, policyBlocks: 0 }
   let churnEvents = 0
   let extra: Worker | null = null
   const timer = churn

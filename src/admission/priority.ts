@@ -17,7 +17,7 @@ const HEADER_CLASSES: ReadonlyMap<string, number> = new Map([['high', HIGH], ['m
  * front proxy can override what clients claim; else the body's integer `priority` (which also
  * reaches vLLM untouched); else medium.
  */
-export function priorityClass (body: Record<string, unknown>, h: string | undefined, t: PriorityThresholds): number {
+export function priorityClass (p: unknown, h: string | undefined, t: PriorityThresholds): number {
   if (h !== undefined) {
     const cls = HEADER_CLASSES.get(h.toLowerCase())
     if (cls === undefined) {
@@ -25,7 +25,6 @@ export function priorityClass (body: Record<string, unknown>, h: string | undefi
     }
     return cls
   }
-  const p = body.priority
   if (p === undefined || p === null) return MEDIUM
   if (typeof p !== 'number' || !Number.isInteger(p)) throw invalidBody("'priority' must be an integer (lower is more urgent, as in vLLM)", 'priority')
   return p < t.highBelow ? HIGH : p > t.lowAbove ? LOW : MEDIUM

@@ -112,8 +112,7 @@ export class NativeExchange implements NativeStreamHandler {
     const created = Math.floor(Date.now() / 1000)
     const kind = parsed.endpoint === 'chat' ? 'chat' : 'completion'
     const id = (kind === 'chat' ? 'chatcmpl-' : 'cmpl-') + requestId
-    const so = parsed.body.stream_options as { include_usage?: boolean } | undefined | null
-    this.sse = parsed.stream ? new OpenAISseWriter(kind, id, created, model, so?.include_usage === true) : null
+    this.sse = parsed.stream ? new OpenAISseWriter(kind, id, created, model, parsed.includeUsage) : null
     this.rawText = parsed.stream
     this.body = parsed.stream ? null : new OpenAIBodyWriter(kind, id, created, model)
   }

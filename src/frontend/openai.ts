@@ -6,7 +6,7 @@ import { bodyIfRead, readBody } from './body.js'
 import { InFlight, type GatewayContext } from './context.js'
 import { asSwitchyardError, sendError, sseErrorEvent } from './errors.js'
 import { proxyRequest, requestIdOf } from './proxy.js'
-import { parseJsonBody, validateRequest, type Endpoint } from './validate.js'
+import { parseRequest, type Endpoint } from './validate.js'
 
 function modelNotFound (model: string, served: readonly string[]): SwitchyardError {
   return new SwitchyardError('SWY_ERR_MODEL_NOT_FOUND', `the model '${model}' does not exist; served models: ${served.length > 0 ? served.join(', ') : '(none)'}`, { status: 404, type: 'invalid_request_error', apiCode: 'model_not_found', param: 'model' })
@@ -49,7 +49,7 @@ export async function handleCompletion (ctx: GatewayContext, endpoint: Endpoint,
   try {
     if (ctx.shuttingDown) throw shuttingDown()
     const raw = bodyIfRead(req, ctx.config.max_body_size) ?? await readBody(req, ctx.config.max_body_size)
-    const parsed = validateRequest(endpoint, parseJsonBody(raw))
+    const parsed = parseRequest(endpoint, raw)
     const snap = ctx.registry.snapshot
     let body: Buffer | string = raw
     if (parsed.model === null) {

@@ -242,11 +242,11 @@ export async function proxyRequest (ctx: GatewayContext, req: HttpReq, res: Http
   }
   const weight = tokenEstimate(parsed, tokens === null ? null : tokens.length, cfg.expected_output_tokens)
   // Policies read headers through a lookup: the fast server's request answers it from its parse, no header object is built.
-  const route: RouteRequest = { model, body: parsed.body, text, tokens, headers: cfg.session_affinity ? headerLookup(req) : NO_HEADERS, tokenEstimate: weight, excluded: null, policyPrefill: 0, policyBlocks: 0 }
+  const route: RouteRequest = { model, text, tokens, headers: cfg.session_affinity ? headerLookup(req) : NO_HEADERS, tokenEstimate: weight, excluded: null, policyPrefill: 0, policyBlocks: 0 }
   const admit: AdmitRequest = {
     model,
     route,
-    cls: priorityClass(parsed.body, hotHeader(req, 'x-priority'), ctx.priority),
+    cls: priorityClass(parsed.priority, hotHeader(req, 'x-priority'), ctx.priority),
     lane: USER_LANE,
     arrival: started,
     keepalive: parsed.stream && cfg.sse_keepalive_ms > 0 ? keepaliveFor(res, requestId) : null,

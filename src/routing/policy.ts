@@ -16,7 +16,6 @@ export const NO_HEADERS: HeaderLookup = new Map<string, string>()
 /** What a policy may look at. Fields a caller does not have are null (tokens until a policy needs them). */
 export interface RouteRequest {
   readonly model: string
-  readonly body: Record<string, unknown>
   /** Prompt text (completions) or the role-tagged message contents (chat); set when the policy `needs` it. */
   text: string | null
   tokens: Uint32Array | null

@@ -27,7 +27,7 @@ function setup (windows: Array<{ requests: number, tokens: number }>, policy: Ro
 }
 
 function admit (tokens: number, cls: number, arrival: number): AdmitRequest {
-  const route: RouteRequest = { model: 'm', body: {}, text: null, tokens: null, headers: new Map(), tokenEstimate: tokens, excluded: null, policyPrefill: 0, policyBlocks: 0 }
+  const route: RouteRequest = { model: 'm', text: null, tokens: null, headers: new Map(), tokenEstimate: tokens, excluded: null, policyPrefill: 0, policyBlocks: 0 }
   return { model: 'm', route, cls, lane: 0, arrival, keepalive: null, inflight: { exchange: null } }
 }
 

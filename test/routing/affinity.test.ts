@@ -21,7 +21,7 @@ function setup (n: number, inner: Policy = createBasePolicy('round_robin'), opts
 }
 
 function req (session: string | null, over: Partial<RouteRequest> = {}): RouteRequest {
-  return { model: 'm', body: {}, text: null, tokens: null, headers: new Map(session === null ? [] : [['x-session-id', session]]), tokenEstimate: 10, excluded: null, policyPrefill: 0, policyBlocks: 0, ...over }
+  return { model: 'm', text: null, tokens: null, headers: new Map(session === null ? [] : [['x-session-id', session]]), tokenEstimate: 10, excluded: null, policyPrefill: 0, policyBlocks: 0, ...over }
 }
 
 /** select + onRouted, as the frontend does. */

@@ -12,7 +12,7 @@ function workers (n: number): Worker[] {
   return Array.from({ length: n }, (_, i) => r.add({ id: `w${i}`, url: `http://10.0.0.1:${9000 + i}`, models: ['m'], labels: {}, apiKey: null, staticModels: true }))
 }
 
-const req = (text: string): RouteRequest => ({ model: 'm', body: {}, text, tokens: null, headers: new Map(), tokenEstimate: 1, excluded: null, policyPrefill: 0, policyBlocks: 0 })
+const req = (text: string): RouteRequest => ({ model: 'm', text, tokens: null, headers: new Map(), tokenEstimate: 1, excluded: null, policyPrefill: 0, policyBlocks: 0 })
 
 test('cache_aware sends a repeated prefix to the worker that holds it', () => {
   const ws = workers(4)

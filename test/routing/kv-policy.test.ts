@@ -25,7 +25,7 @@ function store (index: KvIndex, id: string, tokens: number[]): void {
   index.storeBlocks(index.addWorker(id), engine, keys.data, keys.length, null)
 }
 
-const req = (tokens: number[]): RouteRequest => ({ model: 'm', body: {}, text: null, tokens: Uint32Array.from(tokens), headers: new Map(), tokenEstimate: tokens.length, excluded: null, policyPrefill: 0, policyBlocks: 0 })
+const req = (tokens: number[]): RouteRequest => ({ model: 'm', text: null, tokens: Uint32Array.from(tokens), headers: new Map(), tokenEstimate: tokens.length, excluded: null, policyPrefill: 0, policyBlocks: 0 })
 const prompt = Array.from({ length: 32 }, (_, i) => 100 + i)
 
 test('kv picks the worker holding the longest prefix when load is equal, and charges it only the uncached part', () => {

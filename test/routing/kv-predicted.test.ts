@@ -28,7 +28,7 @@ function store (index: KvIndex, id: string, tokens: number[]): void {
   index.storeBlocks(index.addWorker(id), engine, keys.data, keys.length, null)
 }
 
-const req = (tokens: number[]): RouteRequest => ({ model: 'm', body: {}, text: null, tokens: Uint32Array.from(tokens), headers: new Map(), tokenEstimate: tokens.length, excluded: null, policyPrefill: 0, policyBlocks: 0 })
+const req = (tokens: number[]): RouteRequest => ({ model: 'm', text: null, tokens: Uint32Array.from(tokens), headers: new Map(), tokenEstimate: tokens.length, excluded: null, policyPrefill: 0, policyBlocks: 0 })
 const prompt = Array.from({ length: 32 }, (_, i) => 100 + i)
 const other = (k: number, len = 32): number[] => Array.from({ length: len }, (_, i) => 7000 + 100 * k + i)
 

@@ -18,7 +18,7 @@ function fleet (n: number, policy: Policy['name'], model = 'm'): { registry: Reg
 }
 
 function req (over: Partial<RouteRequest> = {}): RouteRequest {
-  return { model: 'm', body: {}, text: null, tokens: null, headers: new Map(), tokenEstimate: 10, excluded: null, policyPrefill: 0, policyBlocks: 0, ...over }
+  return { model: 'm', text: null, tokens: null, headers: new Map(), tokenEstimate: 10, excluded: null, policyPrefill: 0, policyBlocks: 0, ...over }
 }
 
 function pick (routers: RouterManager<Policy>, r: RouteRequest = req()): Worker | null {
