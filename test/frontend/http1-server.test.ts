@@ -6,7 +6,7 @@ import { request } from 'undici'
 import { readBody } from '../../src/frontend/body.js'
 import { headerLookup, upstreamHeaderBlock } from '../../src/frontend/headers.js'
 import { headerPairs } from '../../src/transport/http.js'
-import { answerClientError, hotHeader, Http1Request, Http1Response, Http1Server, type HttpReq, type HttpRes } from '../../src/frontend/http1/server.js'
+import { answerClientError, hotHeader, Http1Request, Http1Response, Http1Server, sharesReads, type HttpReq, type HttpRes } from '../../src/frontend/http1/server.js'
 
 /** Echoes what the handler saw: which path served it, method, url, a header, the body. */
 async function echo (req: HttpReq, res: HttpRes): Promise<void> {
@@ -16,6 +16,13 @@ async function echo (req: HttpReq, res: HttpRes): Promise<void> {
   } catch (err) {
     res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' })
     res.end((err as Error).message)
+    return
+  }
+  if (req.url === '/later') {
+    // Answered after other connections' reads have landed in the server's shared read buffer.
+    await new Promise(resolve => setTimeout(resolve, 30))
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    res.end(body)
     return
   }
   if (req.url === '/stream') {
@@ -175,6 +182,32 @@ test('http1: heads and bodies split at every byte boundary, and random splits of
       const { text } = await raw(port, parts, t => bodies(t).length === n, 1)
       assert.deepEqual(bodies(text).map(r => JSON.parse(r.body).body), sent)
     }
+  })
+})
+
+test('http1: what a connection keeps of its reads (a body answered later, a split head, pipelined bytes) is not overwritten by other connections\' reads', { timeout: 15_000 }, async () => {
+  await withServer(async (port) => {
+    const mine = (c: string): string => c.repeat(40)
+    const runs = await Promise.all(['a', 'b', 'c', 'd'].map(c => {
+      const req = post('/later', `{"v":"${mine(c)}"}`)
+      // The head in two parts, then the body, then a pipelined second request, with pauses between.
+      return raw(port, [req.slice(0, 20), req.slice(20, req.length - 5), req.slice(req.length - 5) + post('/later', mine(c))], countResponses(2), 5)
+    }))
+    ;['a', 'b', 'c', 'd'].forEach((c, i) => {
+      assert.deepEqual(bodies(runs[i]!.text).map(r => r.body), [`{"v":"${mine(c)}"}`, mine(c)], `connection ${c} got its own bytes back`)
+    })
+    // The node this suite runs on has the hooks: the shared buffer was in play above.
+    assert.ok(sharesReads(), 'accepted sockets read into the shared buffer')
+  })
+})
+
+test('http1: a client that half-closes its side is disconnected', { timeout: 10_000 }, async () => {
+  await withServer(async (port) => {
+    const socket = connect(port, '127.0.0.1')
+    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject) })
+    socket.on('data', () => {})
+    socket.end(post('/x', '{}'))
+    await new Promise<void>(resolve => { socket.on('close', () => { resolve() }) })
   })
 })
 

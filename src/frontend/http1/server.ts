@@ -58,6 +58,54 @@ const MAX_PENDING = 1024 * 1024
 
 const enum State { Head, Body, Busy, Gone }
 
+/**
+ * Where the fast connections' reads land: one buffer for all of them, as node's `onread` option
+ * gives a client socket (the upstream pool uses it). A read is consumed before the next one can
+ * land, so what a connection keeps past its callback (a partial head, a body, pipelined bytes) is
+ * copied out (`Connection.keep`).
+ *
+ * Why: node's default read path allocates a buffer per read and pushes it through the socket's
+ * Readable ('data' event, maybeReadMore): ~5% of a proxied JSON request's user-space
+ * instructions. net.Server takes no `onread`, so an accepted socket gets the same hooks node sets
+ * for one: its kBuffer / kBufferCb slots (found by their symbols' descriptions) and the handle's
+ * useUserBuffer. Where this node has no such slots, connections read through 'data' as before.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+
+interface ReadHooks { buffer: symbol, callback: symbol, gen: symbol }
+let readHooks: ReadHooks | null | undefined
+
+type HookedSocket = Socket & Record<symbol, unknown> & { _handle?: { useUserBuffer?: (buf: Uint8Array) => void } | null }
+
+/** Makes `socket` read into READ_BUFFER and call `cb` per read; false when this node offers no way to. */
+function readIntoShared (socket: Socket, cb: (n: number, buf: Buffer) => boolean): boolean {
+  const s = socket as HookedSocket
+  if (readHooks === undefined) {
+    const symbols = Object.getOwnPropertySymbols(s)
+    const find = (d: string): symbol | undefined => symbols.find(sym => sym.description === d)
+    const buffer = find('kBuffer')
+    const callback = find('kBufferCb')
+    const gen = find('kBufferGen')
+    readHooks = buffer !== undefined && callback !== undefined && gen !== undefined && typeof s._handle?.useUserBuffer === 'function' ? { buffer, callback, gen } : null
+  }
+  const handle = s._handle
+  if (readHooks === null || handle == null || s[readHooks.buffer] != null || s[readHooks.gen] != null) return false
+  s[readHooks.buffer] = READ_BUFFER
+  s[readHooks.callback] = cb
+  handle.useUserBuffer!(READ_BUFFER)
+  return true
+}
+
+/** Whether the fast connections read into the shared buffer on this node (known after the first connection). */
+export function sharesReads (): boolean {
+  return readHooks != null
+}
+
+/** After a hand-over: reads that still reach the shared buffer are copied into the socket's Readable, as node would have pushed them. */
+function pushReads (socket: Socket): void {
+  ;(socket as HookedSocket)[readHooks!.callback] = (n: number, buf: Buffer): boolean => socket.push(Buffer.from(buf.subarray(0, n)))
+}
+
 class Connection implements ResponseOwner {
   readonly socket: Socket
   readonly keepAliveHeader: string
@@ -77,6 +125,8 @@ class Connection implements ResponseOwner {
   closeAfter = false
   /** A head has started arriving (its deadline is set). */
   partial = false
+  /** Reads arrive as views of READ_BUFFER (readIntoShared), not as buffers of their own. */
+  readonly sharedReads: boolean
   private readonly onData: (chunk: Buffer) => void
   private readonly onEnd: () => void
   private readonly onClose: () => void
@@ -93,7 +143,8 @@ class Connection implements ResponseOwner {
     this.onClose = () => { this.closed() }
     this.onDrain = () => { this.out.socketDrained() }
     socket.setNoDelay(true)
-    socket.on('data', this.onData)
+    this.sharedReads = readIntoShared(socket, (n, buf) => { this.data(buf.subarray(0, n)); return true })
+    if (!this.sharedReads) socket.on('data', this.onData)
     socket.on('error', noop)
     socket.on('end', this.onEnd)
     socket.on('close', this.onClose)
@@ -101,10 +152,15 @@ class Connection implements ResponseOwner {
     this.deadline = Date.now() + server.opts.headersTimeout
   }
 
+  /** `b` itself, or a copy of it when it is a view of the shared read buffer. */
+  private keep (b: Buffer): Buffer {
+    return this.sharedReads ? Buffer.from(b) : b
+  }
+
   data (chunk: Buffer): void {
     const state = this.state
     if (state === State.Busy) {
-      this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk])
+      this.pending = this.pending === null ? this.keep(chunk) : Buffer.concat([this.pending, chunk])
       if (this.pending.length > MAX_PENDING) this.socket.pause()
       return
     }
@@ -118,22 +174,25 @@ class Connection implements ResponseOwner {
       }
       chunk.copy(body, this.got, 0, want)
       this.got = body.length
-      if (chunk.length > want) this.pending = chunk.subarray(want)
+      if (chunk.length > want) this.pending = this.keep(chunk.subarray(want))
       this.req!.body = body
       this.body = null
       this.dispatch(this.req!)
       return
     }
-    if (state === State.Head) this.parse(chunk)
+    if (state === State.Head) this.parse(chunk, false)
   }
 
-  private parse (chunk: Buffer): void {
-    const buf = this.pending === null ? chunk : Buffer.concat([this.pending, chunk])
+  /** `owned`: `chunk` is the connection's own (pipelined bytes kept earlier), not a read's view. */
+  private parse (chunk: Buffer, owned: boolean): void {
+    const joined = this.pending !== null
+    const buf = joined ? Buffer.concat([this.pending!, chunk]) : chunk
+    const keep = (b: Buffer): Buffer => joined || owned ? b : this.keep(b)
     this.pending = null
     const end = buf.indexOf(CRLFCRLF)
     if (end < 0) {
-      if (buf.length > MAX_HEAD) { this.handOver(buf); return }
-      this.pending = buf
+      if (buf.length > MAX_HEAD) { this.handOver(keep(buf)); return }
+      this.pending = keep(buf)
       if (!this.partial) {
         this.partial = true
         this.deadline = Date.now() + this.server.opts.headersTimeout
@@ -142,7 +201,7 @@ class Connection implements ResponseOwner {
     }
     const headEnd = end + 4
     const req = headEnd > MAX_HEAD ? null : parseRequestHead(buf.toString('latin1', 0, headEnd))
-    if (req === null) { this.handOver(buf); return }
+    if (req === null) { this.handOver(keep(buf)); return }
     const length = req.contentLength
     if (length > this.server.opts.bodyLimit) {
       // Not read: the handler answers 413 and the connection closes.
@@ -152,8 +211,8 @@ class Connection implements ResponseOwner {
     }
     const have = buf.length - headEnd
     if (have >= length) {
-      if (length > 0) req.body = buf.subarray(headEnd, headEnd + length)
-      if (have > length) this.pending = buf.subarray(headEnd + length)
+      if (length > 0) req.body = keep(buf.subarray(headEnd, headEnd + length))
+      if (have > length) this.pending = keep(buf.subarray(headEnd + length))
       this.dispatch(req)
       return
     }
@@ -198,7 +257,7 @@ class Connection implements ResponseOwner {
         const pending = this.pending
         if (this.state !== State.Head || pending === null) return
         this.pending = null
-        this.parse(pending)
+        this.parse(pending, true)
       })
     }
   }
@@ -212,7 +271,8 @@ class Connection implements ResponseOwner {
     this.out.flush()
     const socket = this.socket
     socket.pause()
-    socket.removeListener('data', this.onData)
+    if (this.sharedReads) pushReads(socket)
+    else socket.removeListener('data', this.onData)
     socket.removeListener('end', this.onEnd)
     socket.removeListener('close', this.onClose)
     socket.removeListener('drain', this.onDrain)
