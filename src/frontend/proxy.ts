@@ -102,6 +102,9 @@ class Exchange implements Dispatcher.DispatchHandler {
   controller: Dispatcher.DispatchController | null = null
   status = 0
   outHeaders: OutgoingHttpHeaders | null = null
+  /** The worker's head lines to forward as they came (the fast server and the http:// pool), instead of outHeaders. */
+  lines: Buffer | null = null
+  linesHaveLength = false
   sentHead = false
   ttftMs: number | null = null
   last = 0
@@ -145,7 +148,8 @@ class Exchange implements Dispatcher.DispatchHandler {
       }
       // The fast server's response copies each chunk into its own write buffer (frame()): the pool
       // may hand over views of its read buffer. node's ServerResponse may keep the chunk queued.
-      up.dispatch(path, headers, body, this, this.res instanceof Http1Response)
+      const fast = this.res instanceof Http1Response
+      up.dispatch(path, headers, body, this, fast, fast)
     })
   }
 
@@ -170,7 +174,18 @@ class Exchange implements Dispatcher.DispatchHandler {
       if (statusCode >= 400) this.errorBody = []
       return
     }
-    this.outHeaders = clientHeaders(headers, this.requestId)
+    const job = controller as { forwardLines?: Buffer | null, forwardHasLength?: boolean }
+    if (job.forwardLines != null && this.res instanceof Http1Response) {
+      this.lines = job.forwardLines
+      this.linesHaveLength = job.forwardHasLength === true
+    } else {
+      this.outHeaders = clientHeaders(headers, this.requestId)
+    }
+  }
+
+  private writeHead (): void {
+    if (this.lines !== null) (this.res as Http1Response).writeHeadLines(this.status, this.lines, this.linesHaveLength, this.requestId)
+    else this.res.writeHead(this.status, this.outHeaders!)
   }
 
   onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -178,7 +193,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const res = this.res
     if (this.errorBody !== null) { this.errorBody.push(Buffer.from(chunk)); return }
     if (!this.sentHead) {
-      if (!this.keptAlive) res.writeHead(this.status, this.outHeaders!)
+      if (!this.keptAlive) this.writeHead()
       this.sentHead = true
       this.ttftMs = now - this.started
       this.mm.ttft.observe(this.ttftMs / 1000)
@@ -200,7 +215,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       try { message = (JSON.parse(Buffer.concat(this.errorBody).toString()) as { error: { message: string } }).error.message ?? message } catch { /* not JSON: keep the status line */ }
       this.res.end(sseErrorEvent(new SwitchyardError('SWY_ERR_UPSTREAM_STREAM', message, { status: this.status, type: this.status === 429 ? 'rate_limit_error' : this.status >= 500 ? 'server_error' : 'invalid_request_error', apiCode: `upstream_${this.status}` })))
     } else {
-      if (!this.sentHead) { if (!this.keptAlive) this.res.writeHead(this.status, this.outHeaders!); this.sentHead = true }
+      if (!this.sentHead) { if (!this.keptAlive) this.writeHead(); this.sentHead = true }
       this.res.end()
     }
     this.finish(null)

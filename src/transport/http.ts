@@ -46,8 +46,10 @@ export class HttpUpstream implements WorkerClient {
    * stream in between). Connect, first-byte (headers) and idle (between chunks) deadlines apply.
    * `headers`: the header lines, `name: value\r\n` each, without host and content-length.
    * `transientChunks`: the handler copies what it keeps of a body chunk (Http1Request.transientChunks).
+   * `forwardLines`: the handler takes the head's lines to forward from its controller when it has
+   * them (Http1Request.forwardLines; only the http:// pool has them, undici gives headers as usual).
    */
-  dispatch (path: string, headers: string, body: Buffer | string, handler: Dispatcher.DispatchHandler, transientChunks = false): void {
+  dispatch (path: string, headers: string, body: Buffer | string, handler: Dispatcher.DispatchHandler, transientChunks = false, forwardLines = false): void {
     const req: Http1Request = {
       method: 'POST',
       path: this.basePath + path,
@@ -55,7 +57,8 @@ export class HttpUpstream implements WorkerClient {
       body,
       headersTimeout: this.opts.firstByteTimeout,
       bodyTimeout: this.opts.idleTimeout,
-      transientChunks
+      transientChunks,
+      forwardLines
     }
     if (this.fast !== null) this.fast.dispatch(req, handler)
     else this.pool!.dispatch({ method: req.method, path: req.path, headers: headerPairs(headers), body, headersTimeout: req.headersTimeout, bodyTimeout: req.bodyTimeout }, handler)

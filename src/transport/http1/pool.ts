@@ -72,6 +72,12 @@ export interface Http1Request {
    * Otherwise each chunk is a copy of its own.
    */
   transientChunks?: boolean
+  /**
+   * The handler forwards the response's head to a client: the job's `forwardLines` carries the
+   * field lines to forward (ResponseParser.forwardLines) and onResponseStart gets an empty
+   * headers object (none is built).
+   */
+  forwardLines?: boolean
 }
 
 export interface Http1PoolStats {
@@ -127,6 +133,9 @@ class Job implements Dispatcher.DispatchController {
   private _reason: Error | null = null
   rawHeaders = null
   rawTrailers = null
+  /** With `forwardLines` requests, set before onResponseStart: the head's lines to forward, and whether a Content-Length is among them. */
+  forwardLines: Buffer | null = null
+  forwardHasLength = false
 
   constructor (pool: Http1Pool, req: Http1Request, handler: Dispatcher.DispatchHandler) {
     this.pool = pool
@@ -232,7 +241,7 @@ class Conn implements ResponseSink {
     this.activity = false
     this.inBody = false
     const r = job.req
-    this.parser.reset(r.method === 'HEAD')
+    this.parser.reset(r.method === 'HEAD', r.forwardLines === true)
     // It also refreshes the pool's coarse clock.
     const now = performance.now()
     this.pool.now = now
@@ -349,6 +358,8 @@ class Conn implements ResponseSink {
     this.activity = true
     // The next sweep starts the body deadline (activity), no clock read here.
     this.deadline = 0
+    job.forwardLines = this.parser.forwardLines
+    job.forwardHasLength = this.parser.hasLength
     try {
       job.handler.onResponseStart?.(job, statusCode, headers, statusMessage)
     } catch (err) {

@@ -60,7 +60,7 @@ const K_KEEP_ALIVE = 4
  * `careful`: stored through addHeader (names on Object.prototype such as `__proto__`, and names
  * met once the table is full).
  */
-interface NameKey { lower: string, kind: number, careful: boolean, stamp: number }
+interface NameKey { lower: string, kind: number, careful: boolean, stamp: number, forward: boolean }
 /** One spelling of a header name as it comes on the wire. */
 interface NameEntry { raw: string, key: NameKey, next: NameEntry | null }
 
@@ -79,6 +79,12 @@ let nameCount = 0
 /** Incremented per head parsed (parses are synchronous, so one counter serves every parser). */
 let headStamp = 0
 
+/**
+ * Fields left out of `forwardLines`: the hop-by-hop ones (RFC 9110 7.6.1, plus proxy-connection)
+ * and the two a proxy in front of the worker sets itself (date, x-request-id).
+ */
+const NOT_FORWARDED: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'date', 'x-request-id'])
+
 function keyFor (lower: string): NameKey {
   let key = KEYS.get(lower)
   if (key === undefined) {
@@ -88,7 +94,7 @@ function keyFor (lower: string): NameKey {
         ? K_TRANSFER_ENCODING
         : lower === 'connection' ? K_CONNECTION : lower === 'keep-alive' ? K_KEEP_ALIVE : K_OTHER
     const full = KEYS.size >= MAX_NAMES
-    key = { lower, kind, careful: full || lower in Object.prototype, stamp: 0 }
+    key = { lower, kind, careful: full || lower in Object.prototype, stamp: 0, forward: !NOT_FORWARDED.has(lower) }
     if (!full) KEYS.set(lower, key)
   }
   return key
@@ -147,9 +153,19 @@ export class ResponseParser {
   error: Error | null = null
   /** Set with STOPPED: the bytes not yet parsed (its own copy), where to go on from. */
   held: Buffer | null = null
+  /**
+   * With `reset(.., true)`: the head's field lines a proxy forwards to its own client (all but
+   * NOT_FORWARDED, `name: value\r\n` each, bytes as received, in their own buffer); the sink's
+   * headers object is then left empty. Null otherwise.
+   */
+  forwardLines: Buffer | null = null
+  /** The head had a Content-Length (set with the head, in either mode). */
+  hasLength = false
+
+  /** Build forwardLines instead of the headers object. */
+  private linesOnly = false
 
   // Head scratch, per response.
-  private hasLength = false
   private length = 0
   private chunked = false
   private hasTE = false
@@ -160,10 +176,12 @@ export class ResponseParser {
     this.sink = sink
   }
 
-  /** Ready for the response to a new request. */
-  reset (headRequest: boolean): void {
+  /** Ready for the response to a new request; `linesOnly`: see forwardLines. */
+  reset (headRequest: boolean, linesOnly = false): void {
     this.state = S_HEAD
     this.headRequest = headRequest
+    this.linesOnly = linesOnly
+    this.forwardLines = null
     this.partial = null
     this.statusCode = 0
     this.keepAlive = false
@@ -217,8 +235,8 @@ export class ResponseParser {
           }
           if (end - start > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
           i = end + 4
-          const headers: IncomingHttpHeaders = {}
-          const message = this.parseHead(buf.toString('latin1', start, end), headers)
+          const headers: IncomingHttpHeaders = this.linesOnly ? NO_HEADERS : {}
+          const message = this.parseHead(buf.toString('latin1', start, end), headers, buf, start)
           if (message === null) return FAILED
           const status = this.statusCode
           if (status < 200) {
@@ -378,7 +396,7 @@ export class ResponseParser {
    * Status line and header lines of one head (without its final CRLFCRLF) into `headers`.
    * Returns the status message, or null after fail().
    */
-  private parseHead (s: string, headers: IncomingHttpHeaders): string | null {
+  private parseHead (s: string, headers: IncomingHttpHeaders, buf: Buffer, base: number): string | null {
     // Status line: HTTP/1.x SP 3DIGIT [SP reason]
     let eol = s.indexOf('\n')
     if (eol < 0) eol = s.length
@@ -407,6 +425,11 @@ export class ResponseParser {
     this.keepAliveMs = -1
     let kaHeader: string | null = null
     const stamp = ++headStamp
+    const linesOnly = this.linesOnly
+    // linesOnly: the forwarded lines as runs of the head [from, to), cut where a line is left out.
+    let runs: number[] | null = null
+    let runFrom = -1
+    let kept = 0
 
     let at = eol + 1
     while (at < s.length) {
@@ -427,7 +450,6 @@ export class ResponseParser {
       }
       const before = s.charCodeAt(colon - 1)
       if (before === 32 || before === 9) { this.fail(parserError('Invalid header token', 'INVALID_HEADER_TOKEN')); return null }
-      const value = fieldValue(s, colon + 1, end)
       // The spelling's slot from its length and three of its chars (startsWith confirms).
       const nlen = colon - at
       const slot = (nlen * 7 + s.charCodeAt(at) + s.charCodeAt(colon - 1) * 3 + s.charCodeAt(at + (nlen >> 1)) * 5) & ((1 << TABLE_BITS) - 1)
@@ -444,13 +466,28 @@ export class ResponseParser {
           nameCount++
         }
       }
-      if (key.stamp !== stamp && !key.careful) {
-        key.stamp = stamp
-        headers[key.lower] = value
-      } else {
-        addHeader(headers, key.lower, value)
+      const kind = key.kind
+      if (linesOnly) {
+        if (key.forward) {
+          if (runFrom < 0) runFrom = at
+          // The last line's CRLF was cut off with the blank line; forwardedLines puts it back.
+          kept += nl < s.length ? nl + 1 - at : s.length + 2 - at
+        } else if (runFrom >= 0) {
+          (runs ??= []).push(runFrom, at)
+          runFrom = -1
+        }
+        if (kind === K_OTHER) { at = nl + 1; continue }
       }
-      switch (key.kind) {
+      const value = fieldValue(s, colon + 1, end)
+      if (!linesOnly) {
+        if (key.stamp !== stamp && !key.careful) {
+          key.stamp = stamp
+          headers[key.lower] = value
+        } else {
+          addHeader(headers, key.lower, value)
+        }
+      }
+      switch (kind) {
         case K_CONTENT_LENGTH: {
           const n = decimal(value)
           if (n < 0) { this.fail(parserError('Invalid content-length', 'INVALID_CONTENT_LENGTH')); return null }
@@ -478,6 +515,10 @@ export class ResponseParser {
       }
       at = nl + 1
     }
+    if (linesOnly) {
+      if (runFrom >= 0) (runs ??= []).push(runFrom, s.length)
+      this.forwardLines = forwardedLines(buf, base, s.length, runs, kept)
+    }
     if (this.hasTE && this.hasLength && this.statusCode >= 200) {
       this.fail(parserError('Content-Length can\'t be present with Transfer-Encoding', 'UNEXPECTED_CONTENT_LENGTH'))
       return null
@@ -486,6 +527,27 @@ export class ResponseParser {
     if (kaHeader !== null && this.keepAlive) this.keepAliveMs = keepAliveTimeout(kaHeader)
     return message
   }
+}
+
+const NO_HEADERS: IncomingHttpHeaders = Object.freeze({}) as IncomingHttpHeaders
+
+/**
+ * The kept runs of a head (offsets into the head's string, which start at `base` in `buf`) copied
+ * into one buffer of `kept` bytes. The head ends without the CRLF of its last line (cut off with
+ * the blank line), so a run reaching the head's end gets it back.
+ */
+function forwardedLines (buf: Buffer, base: number, headLength: number, runs: number[] | null, kept: number): Buffer {
+  const out = Buffer.allocUnsafe(kept)
+  if (runs === null) return out
+  let p = 0
+  for (let r = 0; r < runs.length; r += 2) {
+    const from = runs[r]!
+    const to = runs[r + 1]!
+    buf.copy(out, p, base + from, base + to)
+    p += to - from
+    if (to === headLength) { out[p++] = 13; out[p++] = 10 }
+  }
+  return out
 }
 
 /** Size from a chunk-size line `HEX [ws] [; ext] [CR]` in b[start, end), or -1. */
