@@ -165,6 +165,16 @@ test('http1: pipelined requests in one write are answered in order', { timeout: 
   })
 })
 
+test('http1: heads of 4-16 KiB, alone or pipelined behind another request, are served by the fast path', { timeout: 10_000 }, async () => {
+  await withServer(async (port) => {
+    for (const size of [4090, 4096, 6000, 15_000]) {
+      const big = post('/big-head', 'b', `X-Test: ${'h'.repeat(size)}\r\n`)
+      const { text } = await raw(port, [post('/small', 'a') + big], t => bodies(t).length === 2)
+      assert.deepEqual(bodies(text).map(r => [JSON.parse(r.body).fast, JSON.parse(r.body).url, JSON.parse(r.body).x?.length ?? 0]), [[true, '/small', 0], [true, '/big-head', size]], `a ${size}-byte field`)
+    }
+  })
+})
+
 test('http1: heads and bodies split at every byte boundary, and random splits of pipelined requests, parse the same', { timeout: 30_000 }, async () => {
   await withServer(async (port) => {
     const msg = post('/split', '{"text":"héllo"}', 'X-Test: s\r\n')

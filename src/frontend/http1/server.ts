@@ -53,6 +53,8 @@ export interface Http1ServerOptions {
 /** node:http's default limit on a request head; larger heads go to node:http, which answers 431. */
 const MAX_HEAD = 16 * 1024
 const CRLFCRLF = Buffer.from('\r\n\r\n')
+/** Bytes of a read decoded to look for the end of the head (heads are mostly well under 1 KiB). */
+const HEAD_WINDOW = 4096
 /** Bytes a busy connection buffers (a pipelined request) before it stops reading. */
 const MAX_PENDING = 1024 * 1024
 
@@ -189,7 +191,12 @@ class Connection implements ResponseOwner {
     const buf = joined ? Buffer.concat([this.pending!, chunk]) : chunk
     const keep = (b: Buffer): Buffer => joined || owned ? b : this.keep(b)
     this.pending = null
-    const end = buf.indexOf(CRLFCRLF)
+    // The head is searched in its latin1 text, which the parse needs anyway: a Buffer indexOf is
+    // a call into C++ of its own. Past HEAD_WINDOW bytes (a large body behind the head) the
+    // search goes on in the bytes.
+    const text = buf.toString('latin1', 0, Math.min(buf.length, HEAD_WINDOW))
+    let end = text.indexOf('\r\n\r\n')
+    if (end < 0 && buf.length > HEAD_WINDOW) end = buf.indexOf(CRLFCRLF, HEAD_WINDOW - 3)
     if (end < 0) {
       if (buf.length > MAX_HEAD) { this.handOver(keep(buf)); return }
       this.pending = keep(buf)
@@ -200,7 +207,7 @@ class Connection implements ResponseOwner {
       return
     }
     const headEnd = end + 4
-    const req = headEnd > MAX_HEAD ? null : parseRequestHead(buf.toString('latin1', 0, headEnd))
+    const req = headEnd > MAX_HEAD ? null : parseRequestHead(headEnd === text.length ? text : headEnd < text.length ? text.slice(0, headEnd) : buf.toString('latin1', 0, headEnd))
     if (req === null) { this.handOver(keep(buf)); return }
     const length = req.contentLength
     if (length > this.server.opts.bodyLimit) {
