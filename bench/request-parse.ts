@@ -1,0 +1,89 @@
+/**
+ * `request-parse`: what reading an OpenAI request body costs the gateway per request, the
+ * one-pass byte scan it uses (src/frontend/validate.ts parseRequest over json-scan.ts) side by
+ * side with what it replaced: a UTF-8 decode, JSON.parse, and the same checks over the parsed
+ * document. Bodies: the proxy bench's 103-byte chat request, a chat with a 4 KiB system prompt
+ * and eight turns, a 64 KiB completions prompt, and a 1 MiB chat (a long document pasted in).
+ */
+import { Buffer } from 'node:buffer'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import { parseRequest, type Endpoint } from '../src/frontend/validate.js'
+import { recordFigures } from './lib/docs.js'
+import { machine, median, table } from './lib/table.js'
+
+/** The checks as they were written over JSON.parse's document (the baseline's work). */
+function checked (endpoint: Endpoint, raw: Buffer): number {
+  const doc = JSON.parse(raw.toString('utf8')) as Record<string, unknown>
+  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+  if (!isObj(doc)) throw new Error('not an object')
+  if (doc.model !== undefined && typeof doc.model !== 'string') throw new Error('model')
+  if (doc.stream !== undefined && typeof doc.stream !== 'boolean') throw new Error('stream')
+  const mt = doc.max_tokens
+  if (mt !== undefined && !(typeof mt === 'number' && Number.isInteger(mt) && mt >= 1)) throw new Error('max_tokens')
+  let chars = 0
+  if (endpoint === 'chat') {
+    const messages = doc.messages
+    if (!Array.isArray(messages) || messages.length === 0) throw new Error('messages')
+    for (const m of messages) {
+      if (!isObj(m) || typeof m.role !== 'string' || m.role === '') throw new Error('message')
+      if (typeof m.content === 'string') chars += m.content.length
+    }
+  } else if (typeof doc.prompt === 'string') chars = doc.prompt.length
+  return chars
+}
+
+function words (n: number): string {
+  const w = ['the', 'gateway', 'reads', 'a', 'body', 'of', 'tokens', 'and', 'routes', 'it', 'to', 'workers', 'é', 'naïve']
+  let out = ''
+  for (let i = 0; i < n; i++) out += (i === 0 ? '' : ' ') + w[(i * 7 + (i >> 3)) % w.length]
+  return out
+}
+
+interface Body { name: string, endpoint: Endpoint, raw: Buffer }
+
+function bodies (): Body[] {
+  const chat = (messages: unknown[], extra: Record<string, unknown> = {}): Buffer => Buffer.from(JSON.stringify({ model: 'm', messages, ...extra }))
+  const turns: unknown[] = [{ role: 'system', content: words(700) }]
+  for (let t = 0; t < 8; t++) turns.push({ role: t % 2 === 0 ? 'user' : 'assistant', content: words(60) })
+  return [
+    { name: 'chat, 1 message (the proxy bench)', endpoint: 'chat', raw: Buffer.from('{"model":"m","messages":[{"role":"user","content":"Hello, how are you?"}],"max_tokens":16,"stream":false}') },
+    { name: 'chat, 4 KiB system + 8 turns', endpoint: 'chat', raw: chat(turns, { max_tokens: 256, temperature: 0.7, stream: true, stream_options: { include_usage: true } }) },
+    { name: 'completions, 64 KiB prompt', endpoint: 'completions', raw: Buffer.from(JSON.stringify({ model: 'm', prompt: words(10_000), max_tokens: 64 })) },
+    { name: 'chat, 1 MiB document', endpoint: 'chat', raw: chat([{ role: 'user', content: words(160_000) }], { max_tokens: 512 }) }
+  ]
+}
+
+/** Median µs per call over `rounds` timed passes of at least `minMs` each (after one warm-up pass). */
+function time (fn: () => void, rounds: number, minMs: number): number {
+  const passes: number[] = []
+  for (let r = -1; r < rounds; r++) {
+    let n = 0
+    const t0 = performance.now()
+    let t = t0
+    while (t - t0 < minMs) { fn(); n++; if ((n & 15) === 0 || n < 16) t = performance.now() }
+    if (r >= 0) passes.push((t - t0) * 1000 / n)
+  }
+  return median(passes)
+}
+
+export async function main (argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { rounds: { type: 'string', default: '5' }, 'min-ms': { type: 'string', default: '300' }, 'no-record': { type: 'boolean', default: false } } })
+  const rounds = Number(values.rounds)
+  const minMs = Number(values['min-ms'])
+  const rows: Array<Array<string | number>> = []
+  let sink = 0
+  for (const b of bodies()) {
+    process.stderr.write(`request-parse: ${b.name}...\n`)
+    // Both must agree before either is timed.
+    if (parseRequest(b.endpoint, b.raw).promptChars !== checked(b.endpoint, b.raw)) throw new Error(`the two readings of '${b.name}' disagree`)
+    const scan = time(() => { sink += parseRequest(b.endpoint, b.raw).promptChars }, rounds, minMs)
+    const parse = time(() => { sink += checked(b.endpoint, b.raw) }, rounds, minMs)
+    rows.push([b.name, b.raw.length, scan, parse, parse / scan, scan * 1000 / b.raw.length])
+  }
+  if (sink === 0) console.log('')
+  const header = `request-parse — ${await machine()}\ncommand: npm run bench -- request-parse ${argv.join(' ')}\nper request body: parseRequest (one pass over the bytes, nothing built) vs toString + JSON.parse + the same checks; median of ${rounds} passes of ${minMs} ms`
+  const t = table(['body', 'bytes', 'scan µs', 'JSON.parse µs', 'JSON.parse ÷ scan', 'scan ns/byte'], rows)
+  console.log('\n' + header + '\n\n' + t)
+  if (!values['no-record']) recordFigures('request-parse', `## request-parse\n\n${header.replace('\n', '\n\n')}\n\n${t}\n`)
+}
