@@ -46,6 +46,8 @@ const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1')
 const EMPTY = Buffer.alloc(0)
 /** undici's default maxHeaderSize (http.maxHeaderSize). */
 export const MAX_HEAD_BYTES = 16 * 1024
+/** Bytes of a read decoded to look for the end of a head (response heads are mostly a few hundred bytes). */
+const HEAD_WINDOW = 2048
 /** A chunk-size line (with extensions) longer than this is treated as malformed. */
 const MAX_CHUNK_LINE = 4096
 
@@ -227,7 +229,13 @@ export class ResponseParser {
             start = 0
           }
           if (start >= len) return NEED_MORE
-          const end = buf.indexOf(CRLFCRLF, from)
+          // The head is looked for in its latin1 text, which the parse needs anyway (a Buffer
+          // indexOf is a call into C++ of its own); past HEAD_WINDOW bytes, in the bytes.
+          const windowEnd = Math.min(len, start + HEAD_WINDOW)
+          const text = buf.toString('latin1', start, windowEnd)
+          let end = text.indexOf('\r\n\r\n', from - start)
+          if (end >= 0) end += start
+          else if (windowEnd < len) end = buf.indexOf(CRLFCRLF, Math.max(from, windowEnd - 3))
           if (end < 0) {
             if (len - start > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
             this.partial = retain(start === 0 ? buf : buf.subarray(start))
@@ -236,7 +244,7 @@ export class ResponseParser {
           if (end - start > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
           i = end + 4
           const headers: IncomingHttpHeaders = this.linesOnly ? NO_HEADERS : {}
-          const message = this.parseHead(buf.toString('latin1', start, end), headers, buf, start)
+          const message = this.parseHead(end <= windowEnd ? (end === windowEnd ? text : text.slice(0, end - start)) : buf.toString('latin1', start, end), headers, buf, start)
           if (message === null) return FAILED
           const status = this.statusCode
           if (status < 200) {

@@ -47,3 +47,16 @@ test('without forward-lines mode the headers object is built and forwardLines st
   assert.equal(p.execute(Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: a\r\nContent-Length: 0\r\n\r\n'), 0), COMPLETE)
   assert.equal(p.forwardLines, null)
 })
+
+test('heads longer than the decoded window (2 KiB) parse the same, whole or split near its edge', () => {
+  for (const size of [2000, 2040, 2048, 3000, 9000]) {
+    const head = `HTTP/1.1 200 OK\r\nX-Big: ${'v'.repeat(size)}\r\nContent-Length: 2`
+    const text = `${head}\r\n\r\nok`
+    for (const at of [text.length, 2040, 2044, 2046, 2048, 2050, text.length - 3]) {
+      if (at < 1 || at > text.length) continue
+      const r = parse(text, at)
+      assert.equal(r.lines, `X-Big: ${'v'.repeat(size)}\r\nContent-Length: 2\r\n`, `a ${size}-byte field, split at ${at}`)
+      assert.equal(r.body, 'ok')
+    }
+  }
+})
