@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer'
 import { invalidBody, SwitchyardError } from '../shared/errors.js'
-import { checkCountedString, checkJson, checkKey, checkValue, counted, expectedAfter, keyEnd, firstItem, JsonSyntaxError, kindAt, memberValue, nameIs, nextItem, numberValue, skipWs, stringEnd, stringLength, stringValue, trailing, valueEnd } from './json-scan.js'
+import { checkCountedString, checkJson, checkKey, checkValue, counted, expectedAfter, keyEnd, wordsDone, wordsFor, firstItem, JsonSyntaxError, kindAt, memberValue, nameIs, nextItem, numberValue, skipWs, stringEnd, stringLength, stringValue, trailing, valueEnd } from './json-scan.js'
 
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
@@ -295,11 +295,14 @@ function modelName (b: Buffer, v: number): string {
 export function parseRequest (endpoint: Endpoint, raw: Buffer): ParsedRequest {
   const b = raw
   let isObject: boolean
+  wordsFor(b)
   try {
     isObject = scanBody(b, endpoint)
   } catch (err) {
     if (err instanceof JsonSyntaxError) throw invalidJson(err.message)
     throw err
+  } finally {
+    wordsDone()
   }
   if (!isObject) throw invalidBody('the request body must be a JSON object')
   const mv = at[F_MODEL]!

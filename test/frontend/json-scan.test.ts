@@ -1,6 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Buffer } from 'node:buffer'
+import { parseRequest } from '../../src/frontend/validate.js'
 import { checkJson, JsonSyntaxError, stringLength, stringValue, valueEnd, skipWs, firstItem, nextItem, memberValue, nameIs } from '../../src/frontend/json-scan.js'
 
 function parses (b: Buffer): boolean {
@@ -106,4 +107,33 @@ test('the readers walk a valid document by offset: members, values, decoded stri
   assert.ok(nameIs(esc, 1, 'model'))
   assert.ok(!nameIs(esc, 1, 'mode'))
   assert.ok(!nameIs(Buffer.from('{"models":1}'), 1, 'model'))
+})
+
+test('long documents (checked four bytes at a time) agree with JSON.parse, and their string lengths with String#length, at every alignment', () => {
+  const r = rng(0xa11ce)
+  const pieces = ['a', 'bc', 'é', '✓', '😀', '\\n', '\\"', '\\\\', '\\u00e9', '\\ud83d\\ude00', ' ', 'xyz0123']
+  const bad = ['\u0001', '\u001f', '"', '\\', '\\x', '\t']
+  for (let n = 0; n < 400; n++) {
+    let inner = ''
+    const len = 256 + Math.floor(r() * 700)
+    while (inner.length < len) inner += pieces[Math.floor(r() * pieces.length)]
+    // Every other document gets one bad byte (or escape) at a random place.
+    if (n % 2 === 1) {
+      const at = Math.floor(r() * inner.length)
+      inner = inner.slice(0, at) + bad[n % bad.length] + inner.slice(at)
+    }
+    const text = `{"model":"m","prompt":"${inner}","n":[1,2]}`
+    // At byte offsets 0-3 of a larger buffer, so the 32-bit words start at every alignment.
+    const shift = n % 4
+    const outer = Buffer.alloc(Buffer.byteLength(text) + shift + 3, 0x41)
+    outer.write(text, shift)
+    const b = outer.subarray(shift, shift + Buffer.byteLength(text))
+    const want = parses(b)
+    assert.equal(checks(b), want, `document ${n}: ${text.slice(0, 80)}...`)
+    if (want) {
+      const v = (JSON.parse(text) as { prompt: string }).prompt
+      const p = parseRequest('completions', b)
+      assert.equal(p.promptChars, v.length, `document ${n}: the prompt's length`)
+    }
+  }
 })
