@@ -18,7 +18,8 @@
  * all in front of the same two fast OpenAI-protocol upstreams (each its own process).
  *
  * Load: wrk, one thread, POST /v1/chat/completions; modes json (non-streaming, max_tokens 16),
- * stream16 and stream256 (SSE, 16 / 256 chunks); concurrency 64 and 256. Each cell runs
+ * json8k (the same with an 8 KiB user message: what reading a real prompt costs), stream16 and
+ * stream256 (SSE, 16 / 256 chunks); concurrency 64 and 256. Each cell runs
  * `--duration` seconds (stream256 twice that), after a `--warmup` run the first time; `--rounds`
  * rounds, the order of targets rotating every round; the table quotes medians over rounds and
  * the ratios are the median of per-round ratios (cells of one round are seconds apart, so the
@@ -47,11 +48,15 @@ import { perfCounts, userInstructions } from './lib/perf.js'
 import { buildBaseline } from './lib/baseline.js'
 import { hasCommand, runWrk, writePostScript, type WrkResult } from './lib/wrk.js'
 
-/** `long`: runs twice `--duration` (a request takes seconds at c=256; short runs undercount). */
+/**
+ * `long`: runs twice `--duration` (a request takes seconds at c=256; short runs undercount).
+ * `prompt`: bytes of user message (0: a one-line greeting).
+ */
 const MODES = {
-  json: { stream: false, tokens: 16, long: false },
-  stream16: { stream: true, tokens: 16, long: false },
-  stream256: { stream: true, tokens: 256, long: true }
+  json: { stream: false, tokens: 16, long: false, prompt: 0 },
+  json8k: { stream: false, tokens: 16, long: false, prompt: 8192 },
+  stream16: { stream: true, tokens: 16, long: false, prompt: 0 },
+  stream256: { stream: true, tokens: 256, long: true, prompt: 0 }
 } as const
 type Mode = keyof typeof MODES
 
@@ -107,9 +112,17 @@ interface Cell {
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, Math.max(0, ms)))
 
+/** About `bytes` of English-like text, the same every run. */
+function promptText (bytes: number): string {
+  const words = ['the', 'gateway', 'reads', 'each', 'request', 'body', 'before', 'it', 'routes', 'the', 'prompt', 'to', 'a', 'worker']
+  let out = ''
+  for (let i = 0; out.length < bytes; i++) out += (i === 0 ? '' : ' ') + words[(i * 5 + (i >> 2)) % words.length]
+  return out
+}
+
 function bodyFor (mode: Mode): string {
   const m = MODES[mode]
-  return JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'Hello, how are you?' }], max_tokens: m.tokens, stream: m.stream })
+  return JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: m.prompt > 0 ? promptText(m.prompt) : 'Hello, how are you?' }], max_tokens: m.tokens, stream: m.stream })
 }
 
 async function post (url: string, mode: Mode, headers: Record<string, string>): Promise<{ status: number, type: string, text: string }> {
@@ -491,6 +504,16 @@ export async function main (argv: string[]): Promise<void> {
         }
       }
       keep(table(['gateway', 'conc', 'CPU ms/req', '÷ nginx (goal ≤2x)', '÷ bare (goal ≤1.2x)', '÷ Node floor', 'floor ÷ nginx', '÷ Portkey'], lines))
+      if (modes.includes('json8k')) {
+        say('\njson with an 8 KiB user message, for information: gateway CPU per request ÷ nginx, ÷ bare, ÷ the Node floor')
+        const pl: Array<Array<string | number>> = []
+        for (const gw of gws) {
+          for (const conc of concs) {
+            pl.push([LABELS[gw.name], String(conc), med(pick(gw.name, 'json8k', conc), c => c.cpuMsPerReq), show(ratio(gw.name, 'nginx', 'json8k', conc), null), show(ratio(gw.name, 'bare', 'json8k', conc), null), show(ratio(gw.name, 'raw', 'json8k', conc), null)])
+          }
+        }
+        keep(table(['gateway', 'conc', 'CPU ms/req', '÷ nginx', '÷ bare', '÷ Node floor'], pl))
+      }
       const streams = modes.filter(m => MODES[m].stream)
       if (streams.length > 0) {
         say('\nstreaming, for information: gateway CPU per request (so per token) ÷ nginx, ÷ bare and ÷ Portkey')

@@ -91,6 +91,9 @@ export function wordsDone (): void {
   wordsOf = null
 }
 
+/** 0x80808080 as an int32 (the literal is a double, above int32). */
+const HIGH_BITS = 0x80808080 | 0
+
 /** The bits 7, 15, 23, 31 of `m` counted. */
 function count4 (m: number): number {
   return Math.imul((m >>> 7) & 0x01010101, 0x01010101) >>> 24
@@ -113,11 +116,12 @@ function plainWords (i: number, count: boolean): number {
     const s = w ^ 0x5c5c5c5c
     // Any byte < 0x20, any byte == 0x22, any byte == 0x5c (exact as "any" tests; borrows only
     // come from a byte that matches).
-    if (((((w - 0x20202020) | 0) & ~w) | (((q - 0x01010101) | 0) & ~q) | (((s - 0x01010101) | 0) & ~s)) & 0x80808080) break
+    // (The differences wrap to 32 bits in the `&`, as ToInt32 is modulo 2^32.)
+    if ((((w - 0x20202020) & ~w) | ((q - 0x01010101) & ~q) | ((s - 0x01010101) & ~s)) & HIGH_BITS) break
     if (count) {
-      if ((w & 0x80808080) === 0) units += 4
+      if ((w & HIGH_BITS) === 0) units += 4
       // Continuation bytes (10xxxxxx) start no character; a 4-byte lead (11110xxx) starts two units.
-      else units += 4 - count4(w & ~(w << 1) & 0x80808080) + count4(w & (w << 1) & (w << 2) & (w << 3) & 0x80808080)
+      else units += 4 - count4(w & ~(w << 1) & HIGH_BITS) + count4(w & (w << 1) & (w << 2) & (w << 3) & HIGH_BITS)
     }
   }
   wordUnits = units
