@@ -120,6 +120,15 @@ test('parseRequest reads the same fields and refuses the same bodies (with the s
   for (const text of COMPLETIONS) assert.deepEqual(scanned('completions', text), reference('completions', text), `completions body ${text}`)
 })
 
+test('bodies past the scan\'s size limit (parsed with JSON.parse) give the same fields and refusals', () => {
+  // A long unknown field in front: the body passes 2 KiB, the fields stay what they were.
+  const pad = (text: string): string => text.startsWith('{') && text.length > 1 ? `{"pad":"${'p'.repeat(3000)}",${text.slice(1)}` : text
+  for (const text of CHAT.map(pad)) assert.deepEqual(scanned('chat', text), reference('chat', text), `chat body ${text.slice(3000)}`)
+  for (const text of COMPLETIONS.map(pad)) assert.deepEqual(scanned('completions', text), reference('completions', text), `completions body ${text.slice(3000)}`)
+  const long = pad(JSON.stringify({ model: 'm', messages: [{ role: 'u', content: 'x' }] }))
+  assert.ok(Buffer.byteLength(long) > 2048)
+})
+
 test('the parsed body is built once, on demand, and can be changed (a request without a model gets one)', () => {
   const p = parseRequest('chat', Buffer.from('{"messages":[{"role":"u","content":"x"}],"temperature":0.5}'))
   assert.equal(p.model, null)
