@@ -9,29 +9,13 @@
 import { Buffer } from 'node:buffer'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
-import { parseRequest, type Endpoint } from '../src/frontend/validate.js'
+import { parseRequest, parseRequestDocument, type Endpoint } from '../src/frontend/validate.js'
 import { recordFigures } from './lib/docs.js'
 import { machine, median, table } from './lib/table.js'
 
-/** The checks as they were written over JSON.parse's document (the baseline's work). */
+/** The baseline's work: toString + JSON.parse + the checks over the document. */
 function checked (endpoint: Endpoint, raw: Buffer): number {
-  const doc = JSON.parse(raw.toString('utf8')) as Record<string, unknown>
-  const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-  if (!isObj(doc)) throw new Error('not an object')
-  if (doc.model !== undefined && typeof doc.model !== 'string') throw new Error('model')
-  if (doc.stream !== undefined && typeof doc.stream !== 'boolean') throw new Error('stream')
-  const mt = doc.max_tokens
-  if (mt !== undefined && !(typeof mt === 'number' && Number.isInteger(mt) && mt >= 1)) throw new Error('max_tokens')
-  let chars = 0
-  if (endpoint === 'chat') {
-    const messages = doc.messages
-    if (!Array.isArray(messages) || messages.length === 0) throw new Error('messages')
-    for (const m of messages) {
-      if (!isObj(m) || typeof m.role !== 'string' || m.role === '') throw new Error('message')
-      if (typeof m.content === 'string') chars += m.content.length
-    }
-  } else if (typeof doc.prompt === 'string') chars = doc.prompt.length
-  return chars
+  return parseRequestDocument(endpoint, raw).promptChars
 }
 
 function words (n: number): string {

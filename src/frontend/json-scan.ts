@@ -10,8 +10,8 @@
  * body: ~10% of a proxied JSON request's user-space instructions (perf under wrk, c=64), most of
  * it object building (maps, transitions, internalized keys). The one-pass scan builds nothing, so
  * leaves no garbage, and checks the strings of documents past 256 bytes four bytes at a time.
- * `npm run bench -- request-parse` has it 1.3x faster than JSON.parse + the checks on the proxy
- * bench's 105-byte body and 2.1x on 1.6 KiB. Per byte it still runs more instructions than V8's
+ * `npm run bench -- request-parse` has it 1.2-2.0x faster than JSON.parse + the checks on the
+ * proxy bench's 105-byte body and 1.7-2.4x on 1.6 KiB. Per byte it still runs more instructions than V8's
  * native parser, so the gateway scans bodies up to 2 KiB only (validate.ts SCAN_MAX).
  *
  * Imports nothing of the gateway's.

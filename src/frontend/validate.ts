@@ -71,6 +71,22 @@ export function parseJsonBody (raw: Buffer): unknown {
   }
 }
 
+// The refusals, one wording for both readings (the scan and parseRequestDocument).
+const notAnObject = (): SwitchyardError => invalidBody('the request body must be a JSON object')
+const badModel = (): SwitchyardError => invalidBody("'model' must be a non-empty string", 'model')
+const badStream = (): SwitchyardError => invalidBody("'stream' must be a boolean", 'stream')
+const badStreamOptions = (): SwitchyardError => invalidBody("'stream_options' must be an object", 'stream_options')
+const streamOptionsWithoutStream = (): SwitchyardError => invalidBody("'stream_options' is only allowed when 'stream' is true", 'stream_options')
+const badIncludeUsage = (): SwitchyardError => invalidBody("'stream_options.include_usage' must be a boolean", 'stream_options.include_usage')
+const badPositiveInt = (key: string, got: string): SwitchyardError => invalidBody(`'${key}' must be a positive integer (got ${got})`, key)
+const badMessages = (): SwitchyardError => invalidBody("'messages' must be a non-empty array of {role, content}", 'messages')
+const badMessage = (k: number): SwitchyardError => invalidBody(`'messages[${k}]' must be an object with 'role' and 'content'`, `messages[${k}]`)
+const badRole = (k: number): SwitchyardError => invalidBody(`'messages[${k}].role' must be a non-empty string`, `messages[${k}].role`)
+const badContent = (where: string): SwitchyardError => invalidBody(`'${where}' must be a string, an array of content parts, or null`, where)
+const badPart = (where: string, k: number): SwitchyardError => invalidBody(`'${where}[${k}]' must be a content part object with a 'type'`, where)
+const badPrompt = (): SwitchyardError => invalidBody("'prompt' must be a string, an array of strings, an array of token ids, or an array of token-id arrays", 'prompt')
+const noPrompt = (): SwitchyardError => invalidBody("'prompt' is required: a string, an array of strings, an array of token ids, or an array of token-id arrays", 'prompt')
+
 /** A value's JSON text for an error message, cut short. */
 function shown (b: Buffer, v: number): string {
   const end = valueEnd(b, v)
@@ -81,7 +97,7 @@ function shown (b: Buffer, v: number): string {
 function positiveInt (b: Buffer, v: number, key: string): number | null {
   if (v < 0 || b[v] === NULL) return null
   const n = kindAt(b, v) === 'number' ? numberValue(b, v) : NaN
-  if (!Number.isInteger(n) || n < 1) throw invalidBody(`'${key}' must be a positive integer (got ${shown(b, v)})`, key)
+  if (!Number.isInteger(n) || n < 1) throw badPositiveInt(key, shown(b, v))
   return n
 }
 
@@ -105,12 +121,12 @@ function contentChars (b: Buffer, v: number, where: string): number {
             m = nextItem(b, valueEnd(b, mv))
           }
         }
-        if (b[p] !== LBRACE || type < 0 || b[type] !== QUOTE) throw invalidBody(`'${where}[${k}]' must be a content part object with a 'type'`, where)
+        if (b[p] !== LBRACE || type < 0 || b[type] !== QUOTE) throw badPart(where, k)
         if (text >= 0 && b[text] === QUOTE) n += stringLength(b, text)
       }
       return n
     }
-    default: throw invalidBody(`'${where}' must be a string, an array of content parts, or null`, where)
+    default: throw badContent(where)
   }
 }
 
@@ -133,11 +149,11 @@ function promptChars (b: Buffer, v: number): number {
         for (; q !== -1 && isTokenId(b, q); q = nextItem(b, valueEnd(b, q))) ids++
         if (q === -1) { n += 4 * ids; continue }
       }
-      throw invalidBody("'prompt' must be a string, an array of strings, an array of token ids, or an array of token-id arrays", 'prompt')
+      throw badPrompt()
     }
     return n
   }
-  throw invalidBody("'prompt' is required: a string, an array of strings, an array of token ids, or an array of token-id arrays", 'prompt')
+  throw noPrompt()
 }
 
 const F_MODEL = 0
@@ -221,7 +237,7 @@ function scanMessages (b: Buffer, i: number): number {
       i = j + 1
       if (messagesError === null) {
         // A string with any byte between its quotes decodes to a non-empty one.
-        if (role < 0 || b[role] !== QUOTE || b[role + 1] === QUOTE) messagesError = invalidBody(`'messages[${k}].role' must be a non-empty string`, `messages[${k}].role`)
+        if (role < 0 || b[role] !== QUOTE || b[role + 1] === QUOTE) messagesError = badRole(k)
         else if (content >= 0 && b[content] === QUOTE) messagesChars += contentLength
         else {
           try { messagesChars += contentChars(b, content, `messages[${k}].content`) } catch (err) { messagesError = err as SwitchyardError }
@@ -229,7 +245,7 @@ function scanMessages (b: Buffer, i: number): number {
       }
     } else {
       i = checkValue(b, i)
-      messagesError ??= invalidBody(`'messages[${k}]' must be an object with 'role' and 'content'`, `messages[${k}]`)
+      messagesError ??= badMessage(k)
     }
     i = skipWs(b, i)
     if (b[i] === COMMA) { i = skipWs(b, i + 1); continue }
@@ -292,7 +308,7 @@ function modelName (b: Buffer, v: number): string {
 }
 
 /**
- * Bodies longer than this are parsed with JSON.parse and checked as a document (fromDocument).
+ * Bodies longer than this are parsed with JSON.parse and checked as a document (parseRequestDocument).
  * The scan is cheaper where bodies are small (no garbage, no object building), but its string
  * loop runs more instructions per byte than V8's native parser: with an 8 KiB user message (proxy
  * bench, json8k) scanning cost 2.1x the user-space instructions per request of JSON.parse, and
@@ -307,7 +323,7 @@ function isObject (v: unknown): v is Record<string, unknown> {
 function docPositiveInt (body: Record<string, unknown>, key: string): number | null {
   const v = body[key]
   if (v === undefined || v === null) return null
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw invalidBody(`'${key}' must be a positive integer (got ${JSON.stringify(v)})`, key)
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw badPositiveInt(key, JSON.stringify(v))
   return v
 }
 
@@ -318,12 +334,12 @@ function docContentChars (content: unknown, where: string): number {
     let n = 0
     for (let i = 0; i < content.length; i++) {
       const part = content[i] as unknown
-      if (!isObject(part) || typeof part.type !== 'string') throw invalidBody(`'${where}[${i}]' must be a content part object with a 'type'`, where)
+      if (!isObject(part) || typeof part.type !== 'string') throw badPart(where, i)
       if (typeof part.text === 'string') n += part.text.length
     }
     return n
   }
-  throw invalidBody(`'${where}' must be a string, an array of content parts, or null`, where)
+  throw badContent(where)
 }
 
 function docPromptChars (prompt: unknown): number {
@@ -334,35 +350,39 @@ function docPromptChars (prompt: unknown): number {
       if (typeof p === 'string') n += p.length
       else if (typeof p === 'number' && Number.isInteger(p) && p >= 0) n += 4
       else if (Array.isArray(p) && p.every(t => typeof t === 'number' && Number.isInteger(t) && t >= 0)) n += 4 * p.length
-      else throw invalidBody("'prompt' must be a string, an array of strings, an array of token ids, or an array of token-id arrays", 'prompt')
+      else throw badPrompt()
     }
     return n
   }
-  throw invalidBody("'prompt' is required: a string, an array of strings, an array of token ids, or an array of token-id arrays", 'prompt')
+  throw noPrompt()
 }
 
-/** parseRequest's checks over a parsed document (bodies past SCAN_MAX); the same fields, errors and order. */
-function fromDocument (endpoint: Endpoint, raw: Buffer, doc: unknown): ParsedRequest {
-  if (!isObject(doc)) throw invalidBody('the request body must be a JSON object')
+/**
+ * parseRequest by JSON.parse and checks over the document: what it does past SCAN_MAX, and the
+ * reference its scan is tested against. The same fields, refusals and order.
+ */
+export function parseRequestDocument (endpoint: Endpoint, raw: Buffer): ParsedRequest {
+  const doc = parseJsonBody(raw)
+  if (!isObject(doc)) throw notAnObject()
   const model = doc.model
-  if (model !== undefined && model !== null && (typeof model !== 'string' || model === '')) throw invalidBody("'model' must be a non-empty string", 'model')
+  if (model !== undefined && model !== null && (typeof model !== 'string' || model === '')) throw badModel()
   const stream = doc.stream
-  if (stream !== undefined && stream !== null && typeof stream !== 'boolean') throw invalidBody("'stream' must be a boolean", 'stream')
+  if (stream !== undefined && stream !== null && typeof stream !== 'boolean') throw badStream()
   const so = doc.stream_options
   if (so !== undefined && so !== null) {
-    if (!isObject(so)) throw invalidBody("'stream_options' must be an object", 'stream_options')
-    if (stream !== true) throw invalidBody("'stream_options' is only allowed when 'stream' is true", 'stream_options')
-    if (so.include_usage !== undefined && typeof so.include_usage !== 'boolean') throw invalidBody("'stream_options.include_usage' must be a boolean", 'stream_options.include_usage')
+    if (!isObject(so)) throw badStreamOptions()
+    if (stream !== true) throw streamOptionsWithoutStream()
+    if (so.include_usage !== undefined && typeof so.include_usage !== 'boolean') throw badIncludeUsage()
   }
   const maxTokens = docPositiveInt(doc, 'max_tokens') ?? docPositiveInt(doc, 'max_completion_tokens')
   let chars = 0
   if (endpoint === 'chat') {
     const messages = doc.messages
-    if (!Array.isArray(messages) || messages.length === 0) throw invalidBody("'messages' must be a non-empty array of {role, content}", 'messages')
+    if (!Array.isArray(messages) || messages.length === 0) throw badMessages()
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i] as unknown
-      if (!isObject(m)) throw invalidBody(`'messages[${i}]' must be an object with 'role' and 'content'`, `messages[${i}]`)
-      if (typeof m.role !== 'string' || m.role === '') throw invalidBody(`'messages[${i}].role' must be a non-empty string`, `messages[${i}].role`)
+      if (!isObject(m)) throw badMessage(i)
+      if (typeof m.role !== 'string' || m.role === '') throw badRole(i)
       chars += docContentChars(m.content, `messages[${i}].content`)
     }
   } else {
@@ -379,7 +399,7 @@ function fromDocument (endpoint: Endpoint, raw: Buffer, doc: unknown): ParsedReq
  * when the body is not JSON at all).
  */
 export function parseRequest (endpoint: Endpoint, raw: Buffer): ParsedRequest {
-  if (raw.length > SCAN_MAX) return fromDocument(endpoint, raw, parseJsonBody(raw))
+  if (raw.length > SCAN_MAX) return parseRequestDocument(endpoint, raw)
   const b = raw
   let isObject: boolean
   wordsFor(b)
@@ -391,35 +411,35 @@ export function parseRequest (endpoint: Endpoint, raw: Buffer): ParsedRequest {
   } finally {
     wordsDone()
   }
-  if (!isObject) throw invalidBody('the request body must be a JSON object')
+  if (!isObject) throw notAnObject()
   const mv = at[F_MODEL]!
   let model: string | null = null
   if (mv >= 0 && b[mv] !== NULL) {
-    if (b[mv] !== QUOTE || b[mv + 1] === QUOTE) throw invalidBody("'model' must be a non-empty string", 'model')
+    if (b[mv] !== QUOTE || b[mv + 1] === QUOTE) throw badModel()
     model = modelName(b, mv)
   }
   const sv = at[F_STREAM]!
-  if (sv >= 0 && b[sv] !== NULL && kindAt(b, sv) !== 'boolean') throw invalidBody("'stream' must be a boolean", 'stream')
+  if (sv >= 0 && b[sv] !== NULL && kindAt(b, sv) !== 'boolean') throw badStream()
   const stream = sv >= 0 && b[sv] === TRUE
   const so = at[F_STREAM_OPTIONS]!
   let includeUsage = false
   if (so >= 0 && b[so] !== NULL) {
-    if (b[so] !== LBRACE) throw invalidBody("'stream_options' must be an object", 'stream_options')
-    if (!stream) throw invalidBody("'stream_options' is only allowed when 'stream' is true", 'stream_options')
+    if (b[so] !== LBRACE) throw badStreamOptions()
+    if (!stream) throw streamOptionsWithoutStream()
     let iu = -1
     for (let m = firstItem(b, so); m !== -1;) {
       const v = memberValue(b, m)
       if (nameIs(b, m, 'include_usage')) iu = v
       m = nextItem(b, valueEnd(b, v))
     }
-    if (iu >= 0 && kindAt(b, iu) !== 'boolean') throw invalidBody("'stream_options.include_usage' must be a boolean", 'stream_options.include_usage')
+    if (iu >= 0 && kindAt(b, iu) !== 'boolean') throw badIncludeUsage()
     includeUsage = iu >= 0 && b[iu] === TRUE
   }
   const maxTokens = positiveInt(b, at[F_MAX_TOKENS]!, 'max_tokens') ?? positiveInt(b, at[F_MAX_COMPLETION_TOKENS]!, 'max_completion_tokens')
   let chars: number
   if (endpoint === 'chat') {
     const v = at[F_MESSAGES]!
-    if (v < 0 || b[v] !== LBRACKET || firstItem(b, v) === -1) throw invalidBody("'messages' must be a non-empty array of {role, content}", 'messages')
+    if (v < 0 || b[v] !== LBRACKET || firstItem(b, v) === -1) throw badMessages()
     if (messagesError !== null) throw messagesError
     chars = messagesChars
   } else {

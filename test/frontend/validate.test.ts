@@ -1,83 +1,17 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Buffer } from 'node:buffer'
-import { parseRequest, type Endpoint } from '../../src/frontend/validate.js'
+import { parseRequest, parseRequestDocument, type Endpoint, type ParsedRequest } from '../../src/frontend/validate.js'
 import { SwitchyardError } from '../../src/shared/errors.js'
 
 /**
- * The reference: the checks as written over JSON.parse's document, before the gateway read
- * bodies by offset. parseRequest must agree with it on every body.
+ * What a reading of `text` gives: the fields, or the refusal's code and param. The scan
+ * (parseRequest on bodies up to 2 KiB) is checked against parseRequestDocument, the checks over
+ * JSON.parse's document that the gateway ran on every body before it scanned them.
  */
-class Bad extends Error { constructor (readonly param: string | null) { super(param ?? 'body') } }
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-function positiveInt (body: Record<string, unknown>, key: string): number | null {
-  const v = body[key]
-  if (v === undefined || v === null) return null
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new Bad(key)
-  return v
-}
-function contentChars (content: unknown, where: string): number {
-  if (typeof content === 'string') return content.length
-  if (content === null || content === undefined) return 0
-  if (Array.isArray(content)) {
-    let n = 0
-    for (const part of content) {
-      if (!isObject(part) || typeof part.type !== 'string') throw new Bad(where)
-      if (typeof part.text === 'string') n += part.text.length
-    }
-    return n
-  }
-  throw new Bad(where)
-}
-function promptChars (prompt: unknown): number {
-  if (typeof prompt === 'string') return prompt.length
-  if (Array.isArray(prompt) && prompt.length > 0) {
-    let n = 0
-    for (const p of prompt) {
-      if (typeof p === 'string') n += p.length
-      else if (typeof p === 'number' && Number.isInteger(p) && p >= 0) n += 4
-      else if (Array.isArray(p) && p.every(t => typeof t === 'number' && Number.isInteger(t) && t >= 0)) n += 4 * p.length
-      else throw new Bad('prompt')
-    }
-    return n
-  }
-  throw new Bad('prompt')
-}
-function reference (endpoint: Endpoint, text: string): unknown {
-  let doc: unknown
-  try { doc = JSON.parse(text) } catch { return { code: 'invalid_json' } }
+function read (parse: (e: Endpoint, raw: Buffer) => ParsedRequest, endpoint: Endpoint, text: string): unknown {
   try {
-    if (!isObject(doc)) throw new Bad(null)
-    const { model, stream, stream_options: so } = doc
-    if (model !== undefined && model !== null && (typeof model !== 'string' || model === '')) throw new Bad('model')
-    if (stream !== undefined && stream !== null && typeof stream !== 'boolean') throw new Bad('stream')
-    if (so !== undefined && so !== null) {
-      if (!isObject(so)) throw new Bad('stream_options')
-      if (stream !== true) throw new Bad('stream_options')
-      if (so.include_usage !== undefined && typeof so.include_usage !== 'boolean') throw new Bad('stream_options.include_usage')
-    }
-    const maxTokens = positiveInt(doc, 'max_tokens') ?? positiveInt(doc, 'max_completion_tokens')
-    let chars = 0
-    if (endpoint === 'chat') {
-      const messages = doc.messages
-      if (!Array.isArray(messages) || messages.length === 0) throw new Bad('messages')
-      messages.forEach((m: unknown, i) => {
-        if (!isObject(m)) throw new Bad(`messages[${i}]`)
-        if (typeof m.role !== 'string' || m.role === '') throw new Bad(`messages[${i}].role`)
-        chars += contentChars(m.content, `messages[${i}].content`)
-      })
-    } else chars = promptChars(doc.prompt)
-    const p = doc.priority
-    return { model: typeof model === 'string' ? model : null, stream: stream === true, includeUsage: isObject(so) && so.include_usage === true, maxTokens, promptChars: chars, priority: p === undefined || p === null || typeof p === 'number' ? p : 'other', body: doc }
-  } catch (err) {
-    if (err instanceof Bad) return { code: 'invalid_value', param: err.param }
-    throw err
-  }
-}
-
-function scanned (endpoint: Endpoint, text: string): unknown {
-  try {
-    const p = parseRequest(endpoint, Buffer.from(text, 'utf8'))
+    const p = parse(endpoint, Buffer.from(text, 'utf8'))
     const pr = p.priority
     return { model: p.model, stream: p.stream, includeUsage: p.includeUsage, maxTokens: p.maxTokens, promptChars: p.promptChars, priority: pr === undefined || pr === null || typeof pr === 'number' ? pr : 'other', body: p.body }
   } catch (err) {
@@ -86,6 +20,8 @@ function scanned (endpoint: Endpoint, text: string): unknown {
     return err.apiCode === 'invalid_json' ? { code: 'invalid_json' } : { code: err.apiCode, param: err.param }
   }
 }
+const scanned = (endpoint: Endpoint, text: string): unknown => read(parseRequest, endpoint, text)
+const reference = (endpoint: Endpoint, text: string): unknown => read(parseRequestDocument, endpoint, text)
 
 const msg = (content: unknown, extra: Record<string, unknown> = {}): string => JSON.stringify({ model: 'm', messages: [{ role: 'user', content }], ...extra })
 const CHAT = [
@@ -120,13 +56,17 @@ test('parseRequest reads the same fields and refuses the same bodies (with the s
   for (const text of COMPLETIONS) assert.deepEqual(scanned('completions', text), reference('completions', text), `completions body ${text}`)
 })
 
-test('bodies past the scan\'s size limit (parsed with JSON.parse) give the same fields and refusals', () => {
+test('bodies past 2 KiB are read through JSON.parse, small ones by the scan, with the same fields and refusals', () => {
   // A long unknown field in front: the body passes 2 KiB, the fields stay what they were.
-  const pad = (text: string): string => text.startsWith('{') && text.length > 1 ? `{"pad":"${'p'.repeat(3000)}",${text.slice(1)}` : text
-  for (const text of CHAT.map(pad)) assert.deepEqual(scanned('chat', text), reference('chat', text), `chat body ${text.slice(3000)}`)
-  for (const text of COMPLETIONS.map(pad)) assert.deepEqual(scanned('completions', text), reference('completions', text), `completions body ${text.slice(3000)}`)
-  const long = pad(JSON.stringify({ model: 'm', messages: [{ role: 'u', content: 'x' }] }))
-  assert.ok(Buffer.byteLength(long) > 2048)
+  const pad = (text: string): string => `{"pad":"${'p'.repeat(3000)}",${text.slice(1)}`
+  const fields = (r: unknown): unknown => { const { body: _, ...rest } = r as Record<string, unknown>; return rest }
+  assert.equal(parseRequest('chat', Buffer.from(pad(msg('x')))).scanned, false)
+  for (const text of CHAT.filter(t => t.startsWith('{"'))) {
+    assert.deepEqual(fields(scanned('chat', pad(text))), fields(scanned('chat', text)), `chat body ${text}`)
+  }
+  assert.equal(parseRequest('chat', Buffer.from(msg('x'))).scanned, true)
+  const p = parseRequest('chat', Buffer.from(msg('é😀\n"', { max_tokens: 1e2 })))
+  assert.deepEqual([p.promptChars, p.maxTokens, p.model], [5, 100, 'm'], 'characters counted as String#length counts them')
 })
 
 test('the parsed body is built once, on demand, and can be changed (a request without a model gets one)', () => {

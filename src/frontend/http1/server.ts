@@ -154,9 +154,9 @@ class Connection implements ResponseOwner {
     this.deadline = Date.now() + server.opts.headersTimeout
   }
 
-  /** `b` itself, or a copy of it when it is a view of the shared read buffer. */
-  private keep (b: Buffer): Buffer {
-    return this.sharedReads ? Buffer.from(b) : b
+  /** `b` itself, or a copy of it when it is a view of the shared read buffer (`viewed`). */
+  private keep (b: Buffer, viewed = this.sharedReads): Buffer {
+    return viewed ? Buffer.from(b) : b
   }
 
   data (chunk: Buffer): void {
@@ -189,7 +189,8 @@ class Connection implements ResponseOwner {
   private parse (chunk: Buffer, owned: boolean): void {
     const joined = this.pending !== null
     const buf = joined ? Buffer.concat([this.pending!, chunk]) : chunk
-    const keep = (b: Buffer): Buffer => joined || owned ? b : this.keep(b)
+    // Bytes of `buf` kept past this call need a copy only when buf is a read's view.
+    const viewed = this.sharedReads && !joined && !owned
     this.pending = null
     // The head is searched in its latin1 text, which the parse needs anyway: a Buffer indexOf is
     // a call into C++ of its own. Past HEAD_WINDOW bytes (a large body behind the head) the
@@ -198,8 +199,8 @@ class Connection implements ResponseOwner {
     let end = text.indexOf('\r\n\r\n')
     if (end < 0 && buf.length > HEAD_WINDOW) end = buf.indexOf(CRLFCRLF, HEAD_WINDOW - 3)
     if (end < 0) {
-      if (buf.length > MAX_HEAD) { this.handOver(keep(buf)); return }
-      this.pending = keep(buf)
+      if (buf.length > MAX_HEAD) { this.handOver(this.keep(buf, viewed)); return }
+      this.pending = this.keep(buf, viewed)
       if (!this.partial) {
         this.partial = true
         this.deadline = Date.now() + this.server.opts.headersTimeout
@@ -208,7 +209,7 @@ class Connection implements ResponseOwner {
     }
     const headEnd = end + 4
     const req = headEnd > MAX_HEAD ? null : parseRequestHead(headEnd === text.length ? text : headEnd < text.length ? text.slice(0, headEnd) : buf.toString('latin1', 0, headEnd))
-    if (req === null) { this.handOver(keep(buf)); return }
+    if (req === null) { this.handOver(this.keep(buf, viewed)); return }
     const length = req.contentLength
     if (length > this.server.opts.bodyLimit) {
       // Not read: the handler answers 413 and the connection closes.
@@ -218,8 +219,8 @@ class Connection implements ResponseOwner {
     }
     const have = buf.length - headEnd
     if (have >= length) {
-      if (length > 0) req.body = keep(buf.subarray(headEnd, headEnd + length))
-      if (have > length) this.pending = keep(buf.subarray(headEnd + length))
+      if (length > 0) req.body = this.keep(buf.subarray(headEnd, headEnd + length), viewed)
+      if (have > length) this.pending = this.keep(buf.subarray(headEnd + length), viewed)
       this.dispatch(req)
       return
     }
