@@ -254,6 +254,9 @@ test('http1: malformed, ambiguous and oversized heads get node:http\'s 400 / 431
       ['POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd', 400],
       ['POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: -3\r\n\r\n', 400],
       ['GET /x HTTP/1.1\r\nHost: x\r\n folded: value\r\n\r\n', 400],
+      // A bad field line just before the blank line, with a body behind it in the same read that reads as fields.
+      ['POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\nBad Name: v\r\n\r\nX-Fine: ok\r\n\r\n', 400],
+      ['POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 16\r\nX-Ctl: \x01\r\n\r\nX-Fine: ok\r\n\r\n', 400],
       [`GET /x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431]
     ]
     for (const [req, status] of cases) {

@@ -17,8 +17,9 @@ import { fieldValue, firstValue } from '../../shared/http-fields.js'
 export class Http1Request {
   readonly method: string
   readonly url: string
-  /** The head as latin1, through the blank line. */
-  readonly head: string
+  /** The latin1 text the head was parsed from (it may run on past the head), and where the head ends. */
+  private readonly text: string
+  private readonly headEnd: number
   /** The body (empty when there is none, or when its declared length is over the limit and it is not read). */
   body: Buffer
   /** Declared Content-Length (0 without one). */
@@ -40,13 +41,19 @@ export class Http1Request {
   private raw: string[] | null = null
   private built: IncomingHttpHeaders | null = null
 
-  constructor (method: string, url: string, head: string, contentLength: number, close: boolean) {
+  constructor (method: string, url: string, text: string, headEnd: number, contentLength: number, close: boolean) {
     this.method = method
     this.url = url
-    this.head = head
+    this.text = text
+    this.headEnd = headEnd
     this.body = EMPTY
     this.contentLength = contentLength
     this.close = close
+  }
+
+  /** The head as latin1, through the blank line. */
+  get head (): string {
+    return this.headEnd === this.text.length ? this.text : this.text.slice(0, this.headEnd)
   }
 
   /** [name, value, ...] as node's IncomingMessage has them (names as sent, values without OWS). */
@@ -116,7 +123,7 @@ const FIRST_WINS: ReadonlySet<string> = new Set(['age', 'authorization', 'conten
  * controls), CRLF line ends. One native regex pass: a per-character loop in JS cost about ten
  * times as much on an OpenAI client's sixteen headers.
  */
-const FIELDS = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$/
+const FIELDS = /(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*\r\n/y
 
 /** Request targets in origin form: a path and query of visible ASCII. */
 const ORIGIN_TARGET = /^\/[\x21-\x7e]*$/
@@ -168,28 +175,33 @@ function nameKind (head: string, at: number, n: number): number {
 }
 
 /**
- * Parses a request head (the bytes before and including CRLFCRLF, as latin1) when it is one the
- * fast path serves: HTTP/1.1, a known method, an origin-form target, a Host header, well-formed
- * fields, and a body framed by at most one plain Content-Length. Anything else returns null and
- * the connection goes to node:http, which answers the odd cases (chunked or `Expect: 100-continue`
- * bodies, HTTP/1.0, upgrades, malformed input: 400/431) as it always has. Framing ambiguities a
- * request-smuggling attack needs (Transfer-Encoding next to Content-Length, repeated or signed
- * lengths, folded lines) never reach our code.
+ * Parses a request head (text[0, headEnd): the bytes through CRLFCRLF, as latin1) when it is one
+ * the fast path serves: HTTP/1.1, a known method, an origin-form target, a Host header,
+ * well-formed fields, and a body framed by at most one plain Content-Length. Anything else
+ * returns null and the connection goes to node:http, which answers the odd cases (chunked or
+ * `Expect: 100-continue` bodies, HTTP/1.0, upgrades, malformed input: 400/431) as it always has.
+ * Framing ambiguities a request-smuggling attack needs (Transfer-Encoding next to Content-Length,
+ * repeated or signed lengths, folded lines) never reach our code.
+ *
+ * `text` may run on past the head (the read's body): the head is not cut out of it, as charCodeAt
+ * and indexOf on a sliced string go through its parent each time.
  */
-export function parseRequestHead (head: string): Http1Request | null {
-  const lineEnd = head.indexOf('\r\n')
-  if (lineEnd < 0) return null
-  const sp1 = head.indexOf(' ')
+export function parseRequestHead (text: string, headEnd: number): Http1Request | null {
+  const lineEnd = text.indexOf('\r\n')
+  if (lineEnd < 0 || lineEnd >= headEnd) return null
+  const sp1 = text.indexOf(' ')
   if (sp1 <= 0 || sp1 > lineEnd) return null
-  const sp2 = head.indexOf(' ', sp1 + 1)
+  const sp2 = text.indexOf(' ', sp1 + 1)
   if (sp2 < 0 || sp2 > lineEnd) return null
-  if (lineEnd - sp2 !== 9 || !head.startsWith(' HTTP/1.1', sp2)) return null
-  const method = head.slice(0, sp1)
+  if (lineEnd - sp2 !== 9 || !text.startsWith(' HTTP/1.1', sp2)) return null
+  const method = text.slice(0, sp1)
   if (!knownMethod(method)) return null
-  const url = head.slice(sp1 + 1, sp2)
+  const url = text.slice(sp1 + 1, sp2)
   if (!ORIGIN_TARGET.test(url)) return null
-  // Also refuses obs-fold (a line starting with a space is no token).
-  if (!FIELDS.test(lineEnd === 0 ? head : head.slice(lineEnd + 2))) return null
+  // Also refuses obs-fold (a line starting with a space is no token). The match must end where
+  // the head does: the first CRLFCRLF is its end, so a field section that matches ends there.
+  FIELDS.lastIndex = lineEnd + 2
+  if (!FIELDS.test(text) || FIELDS.lastIndex !== headEnd) return null
   let contentLength = -1
   let close = false
   let host = false
@@ -202,16 +214,17 @@ export function parseRequestHead (head: string): Http1Request | null {
   let at = lineEnd + 2
   /** Start of the run of field lines still to copy into `forward`. */
   let keepFrom = at
-  // The head ends with CRLFCRLF: the last field line's CRLF is at head.length - 4.
-  const stop = head.length - 2
+  // The head ends with CRLFCRLF: the last field line's CRLF is at headEnd - 4.
+  const stop = headEnd - 2
   while (at < stop) {
     const line = at
-    const eol = head.indexOf('\r\n', at)
+    // Names are tokens and values hold no CR (FIELDS): the first ':' and CR after the line's start end them.
+    const colon = text.indexOf(':', line)
+    const eol = text.indexOf('\r', colon)
     at = eol + 2
-    const colon = head.indexOf(':', line)
-    const kind = nameKind(head, line, colon - line)
+    const kind = nameKind(text, line, colon - line)
     if (kind === -1) continue
-    const value = fieldValue(head, colon + 1, eol)
+    const value = fieldValue(text, colon + 1, eol)
     switch (kind) {
       case H_LENGTH: {
         if (contentLength !== -1 || value.length === 0 || value.length > 15) return null
@@ -240,12 +253,12 @@ export function parseRequestHead (head: string): Http1Request | null {
       case H_SESSION_ID: sessionId = sessionId === undefined ? value : `${sessionId}, ${value}`; continue
     }
     // Not forwarded as is: the run before this line goes into `forward`.
-    if (line > keepFrom) forward += head.slice(keepFrom, line)
+    if (line > keepFrom) forward += text.slice(keepFrom, line)
     keepFrom = at
   }
-  if (stop > keepFrom) forward += head.slice(keepFrom, stop)
+  if (stop > keepFrom) forward += text.slice(keepFrom, stop)
   if (!host) return null
-  const req = new Http1Request(method, url, head, contentLength === -1 ? 0 : contentLength, close)
+  const req = new Http1Request(method, url, text, headEnd, contentLength === -1 ? 0 : contentLength, close)
   req.requestId = requestId
   req.priority = priority
   req.authorization = authorization

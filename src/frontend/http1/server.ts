@@ -208,7 +208,7 @@ class Connection implements ResponseOwner {
       return
     }
     const headEnd = end + 4
-    const req = headEnd > MAX_HEAD ? null : parseRequestHead(headEnd === text.length ? text : headEnd < text.length ? text.slice(0, headEnd) : buf.toString('latin1', 0, headEnd))
+    const req = headEnd > MAX_HEAD ? null : headEnd <= text.length ? parseRequestHead(text, headEnd) : parseRequestHead(buf.toString('latin1', 0, headEnd), headEnd)
     if (req === null) { this.handOver(this.keep(buf, viewed)); return }
     const length = req.contentLength
     if (length > this.server.opts.bodyLimit) {
