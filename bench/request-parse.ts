@@ -7,11 +7,10 @@
  * prompt. Time per body here; the proxy bench's json8k mode shows the instructions per request.
  */
 import { Buffer } from 'node:buffer'
-import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { parseRequest, parseRequestDocument, type Endpoint } from '../src/frontend/validate.js'
 import { recordFigures } from './lib/docs.js'
-import { machine, median, table } from './lib/table.js'
+import { machine, table, timePerCall as time } from './lib/table.js'
 
 /** The baseline's work: toString + JSON.parse + the checks over the document. */
 function checked (endpoint: Endpoint, raw: Buffer): number {
@@ -38,19 +37,6 @@ function bodies (): Body[] {
     { name: 'chat, 4 KiB system + 8 turns', endpoint: 'chat', raw: chat(turns, { max_tokens: 256, temperature: 0.7, stream: true, stream_options: { include_usage: true } }) },
     { name: 'completions, 64 KiB prompt', endpoint: 'completions', raw: Buffer.from(JSON.stringify({ model: 'm', prompt: words(10_000), max_tokens: 64 })) }
   ]
-}
-
-/** Median µs per call over `rounds` timed passes of at least `minMs` each (after one warm-up pass). */
-function time (fn: () => void, rounds: number, minMs: number): number {
-  const passes: number[] = []
-  for (let r = -1; r < rounds; r++) {
-    let n = 0
-    const t0 = performance.now()
-    let t = t0
-    while (t - t0 < minMs) { fn(); n++; if ((n & 15) === 0 || n < 16) t = performance.now() }
-    if (r >= 0) passes.push((t - t0) * 1000 / n)
-  }
-  return median(passes)
 }
 
 export async function main (argv: string[]): Promise<void> {

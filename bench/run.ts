@@ -10,6 +10,7 @@ const SCENARIOS: Record<string, { about: string, load: () => Promise<{ main: (ar
   'event-plane': { about: 'KV block events through NATS from 8 publishers to 2 gateway subscribers: blocks applied per second, publish-to-apply lag', load: () => import('./event-plane.js') },
   transport: { about: 'the same mock fleet over HTTP/SSE vs the native transport, paced streams: gateway CPU per token, TTFT, ITL', load: () => import('./transport.js') },
   'request-parse': { about: 'reading an OpenAI request body: the one-pass byte scan vs JSON.parse + checks, small to 1 MiB bodies', load: () => import('./request-parse.js') },
+  'head-parse': { about: 'the worker answer\'s head (forward-lines bytes vs headers object) and the client request\'s head, ns per head; --baseline REF side by side', load: () => import('./head-parse.js') },
   tokenize: { about: 'chat template + Qwen3 tokenizer per request: plain vs the segment cache, fresh / shared system prompt / multi-turn', load: () => import('./tokenize.js') },
   selection: { about: 'ns and bytes per routing decision vs worker count, with and without registry churn', load: () => import('./selection.js') },
   'kv-index': { about: 'KV block events applied per second and lookup latency vs prompt length and worker count', load: () => import('./kv-index.js') },

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 /** Prints rows as an aligned text table (and returns it, for docs/BENCHMARKS.md). */
 export function table (headers: string[], rows: Array<Array<string | number>>): string {
   const cells = rows.map(r => r.map(c => typeof c === 'number' ? fmt(c) : c))
@@ -22,6 +23,19 @@ export function median (xs: number[]): number {
 }
 
 /** One-line description of the machine, for the figures' provenance. */
+/** Median µs per call of `fn` over `rounds` timed passes of at least `minMs` each (after one warm-up pass). */
+export function timePerCall (fn: () => void, rounds: number, minMs: number): number {
+  const passes: number[] = []
+  for (let r = -1; r < rounds; r++) {
+    let n = 0
+    const t0 = performance.now()
+    let t = t0
+    while (t - t0 < minMs) { fn(); n++; if ((n & 15) === 0 || n < 16) t = performance.now() }
+    if (r >= 0) passes.push((t - t0) * 1000 / n)
+  }
+  return median(passes)
+}
+
 export async function machine (): Promise<string> {
   const os = await import('node:os')
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu'
