@@ -12,6 +12,7 @@
  * so a change to either parse is seen against what it replaces in one run.
  */
 import { Buffer } from 'node:buffer'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -74,7 +75,7 @@ export async function main (argv: string[]): Promise<void> {
   let base: { Parser: ParserCtor, parseHead: HeadParse, label: string } | null = null
   if (values.baseline !== undefined) {
     process.stderr.write(`head-parse: building ${values.baseline}...\n`)
-    const { cli, commit } = buildBaseline(values.baseline, join(tmpdir(), 'switchyard-baseline'))
+    const { cli, commit } = buildBaseline(values.baseline, mkdtempSync(join(tmpdir(), 'swy-head-parse-baseline-')))
     const src = join(dirname(cli), '..')
     const rp = await import(pathToFileURL(join(src, 'transport', 'http1', 'response-parser.js')).href) as { ResponseParser: ParserCtor }
     const rh = await import(pathToFileURL(join(src, 'frontend', 'http1', 'request-head.js')).href) as { parseRequestHead: HeadParse }

@@ -21,7 +21,8 @@ export function buildBaseline (ref: string, dir: string): { cli: string, commit:
   if (archive.status !== 0) throw new Error(`git archive ${ref} failed: ${archive.stderr.toString()}`)
   const untar = spawnSync('tar', ['-x', '-C', out], { input: archive.stdout })
   if (untar.status !== 0) throw new Error(`unpacking ${ref} failed: ${untar.stderr.toString()}`)
-  symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'))
+  // A directory built before (the same ref again) already has the link.
+  if (!existsSync(join(out, 'node_modules'))) symlinkSync(join(root, 'node_modules'), join(out, 'node_modules'))
   const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: out, encoding: 'utf8' })
   const cli = join(out, 'dist', 'src', 'cli', 'main.js')
   if (tsc.status !== 0 || !existsSync(cli)) throw new Error(`building ${ref} (${commit}) failed:\n${tsc.stdout}${tsc.stderr}`)
