@@ -4,8 +4,10 @@
  * Feed it the socket's chunks with `execute(buf, off)`; it calls the sink with the response head
  * (after skipping 1xx interim heads) and with each body piece, and returns how it stopped. Body
  * pieces are `subarray`s of the chunk they arrived in (no copy); a chunked body's framing is
- * stripped, a chunk split across reads comes out as several pieces. The head is found with
- * `indexOf` on the Buffer and decoded once as latin1; no regex runs per response.
+ * stripped, a chunk split across reads comes out as several pieces. Two head parses: for a proxy
+ * (`reset(.., true)`, forward-lines mode) the head is read as bytes and only the lines to forward
+ * are kept (parseLines); otherwise it is decoded once as latin1 into undici's headers object
+ * (parseHead). No regex runs per response.
  *
  * Framing: no body for HEAD, 1xx, 204 and 304; else `transfer-encoding` ending in `chunked`;
  * else `content-length`; else the body runs until the socket ends (`finish()`), and the socket is
@@ -271,8 +273,8 @@ export class ResponseParser {
           }
           if (end - start > MAX_HEAD_BYTES) return this.fail(new errors.HeadersOverflowError())
           i = end + 4
-          const headers: IncomingHttpHeaders = this.linesOnly ? NO_HEADERS : {}
-          const message = this.parseHead(end <= windowEnd ? (end === windowEnd ? text : text.slice(0, end - start)) : buf.toString('latin1', start, end), headers, buf, start)
+          const headers: IncomingHttpHeaders = {}
+          const message = this.parseHead(end <= windowEnd ? (end === windowEnd ? text : text.slice(0, end - start)) : buf.toString('latin1', start, end), headers)
           if (message === null) return FAILED
           const r = this.afterHead(this.statusCode)
           if (r === AFTER_INTERIM) continue
@@ -402,6 +404,52 @@ export class ResponseParser {
     }
   }
 
+  /**
+   * The status line's version digit and status digits (`spaced`: nothing or a space after them):
+   * sets statusCode and clears the head's scratch; false after fail().
+   */
+  private status (minor: number, d0: number, d1: number, d2: number, spaced: boolean): boolean {
+    if ((minor !== 0 && minor !== 1) || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || !spaced) {
+      this.fail(parserError('Invalid status line', minor !== 0 && minor !== 1 ? 'INVALID_VERSION' : 'INVALID_STATUS'))
+      return false
+    }
+    this.statusCode = d0 * 100 + d1 * 10 + d2
+    this.hasLength = false
+    this.length = 0
+    this.chunked = false
+    this.hasTE = false
+    this.connClose = false
+    this.connKeepAlive = false
+    this.keepAliveMs = -1
+    return true
+  }
+
+  /** A Content-Length value (-1: not plain digits); false after fail(). */
+  private contentLength (n: number): boolean {
+    if (n < 0) { this.fail(parserError('Invalid content-length', 'INVALID_CONTENT_LENGTH')); return false }
+    if (this.hasLength && n !== this.length) { this.fail(parserError('Duplicate Content-Length', 'UNEXPECTED_CONTENT_LENGTH')); return false }
+    this.hasLength = true
+    this.length = n
+    return true
+  }
+
+  /** A Connection value other than a plain `keep-alive` or `close`. */
+  private connectionList (value: string): void {
+    const v = value.toLowerCase()
+    if (v.includes('close')) this.connClose = true
+    if (v.includes('keep-alive')) this.connKeepAlive = true
+  }
+
+  /** After a head's fields: refuses Content-Length next to Transfer-Encoding (false after fail()), else sets keepAlive. */
+  private framingAgrees (minor: number): boolean {
+    if (this.hasTE && this.hasLength && this.statusCode >= 200) {
+      this.fail(parserError('Content-Length can\'t be present with Transfer-Encoding', 'UNEXPECTED_CONTENT_LENGTH'))
+      return false
+    }
+    this.keepAlive = !this.connClose && (minor === 1 || this.connKeepAlive)
+    return true
+  }
+
   /** The state after a head: its body's framing, or another head after an interim one. */
   private afterHead (status: number): number {
     if (status < 200) {
@@ -455,23 +503,9 @@ export class ResponseParser {
       return LINES_FAILED
     }
     const minor = buf[start + 7]! - 48
-    const d0 = buf[start + 9]! - 48
-    const d1 = buf[start + 10]! - 48
-    const d2 = buf[start + 11]! - 48
-    if ((minor !== 0 && minor !== 1) || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (lineEnd - start > 12 && buf[start + 12] !== 32)) {
-      this.fail(parserError('Invalid status line', minor !== 0 && minor !== 1 ? 'INVALID_VERSION' : 'INVALID_STATUS'))
-      return LINES_FAILED
-    }
-    this.statusCode = d0 * 100 + d1 * 10 + d2
+    if (!this.status(minor, buf[start + 9]! - 48, buf[start + 10]! - 48, buf[start + 11]! - 48, lineEnd - start === 12 || buf[start + 12] === 32)) return LINES_FAILED
     const textAt = start + 13
     this.message = lineEnd <= textAt ? '' : lineEnd - textAt === 2 && buf[textAt] === 79 && buf[textAt + 1] === 75 ? 'OK' : buf.toString('latin1', textAt, lineEnd)
-    this.hasLength = false
-    this.length = 0
-    this.chunked = false
-    this.hasTE = false
-    this.connClose = false
-    this.connKeepAlive = false
-    this.keepAliveMs = -1
     let kaFrom = -1
     let kaTo = -1
     // The forwarded lines as runs of the head [from, to), cut where a line is left out.
@@ -515,14 +549,9 @@ export class ResponseParser {
         while (vs < ve && (buf[vs] === 32 || buf[vs] === 9)) vs++
         while (ve > vs && (buf[ve - 1] === 32 || buf[ve - 1] === 9)) ve--
         switch (kind) {
-          case K_CONTENT_LENGTH: {
-            const n = decimalBytes(buf, vs, ve)
-            if (n < 0) { this.fail(parserError('Invalid content-length', 'INVALID_CONTENT_LENGTH')); return LINES_FAILED }
-            if (this.hasLength && n !== this.length) { this.fail(parserError('Duplicate Content-Length', 'UNEXPECTED_CONTENT_LENGTH')); return LINES_FAILED }
-            this.hasLength = true
-            this.length = n
+          case K_CONTENT_LENGTH:
+            if (!this.contentLength(decimalBytes(buf, vs, ve))) return LINES_FAILED
             break
-          }
           case K_TRANSFER_ENCODING:
             this.hasTE = true
             this.chunked = endsWithChunkedBytes(buf, vs, ve)
@@ -530,9 +559,7 @@ export class ResponseParser {
           case K_CONNECTION: {
             if (bytesAre(buf, vs, ve, 'keep-alive')) { this.connKeepAlive = true; break }
             if (bytesAre(buf, vs, ve, 'close')) { this.connClose = true; break }
-            const v = buf.toString('latin1', vs, ve).toLowerCase()
-            if (v.includes('close')) this.connClose = true
-            if (v.includes('keep-alive')) this.connKeepAlive = true
+            this.connectionList(buf.toString('latin1', vs, ve))
             break
           }
           case K_KEEP_ALIVE:
@@ -546,11 +573,7 @@ export class ResponseParser {
     // `at` is the blank line: a run still open ends there, its last line's CRLF included.
     if (runFrom >= 0) (runs ??= []).push(runFrom, at)
     this.forwardLines = copyRuns(buf, runs, kept)
-    if (this.hasTE && this.hasLength && this.statusCode >= 200) {
-      this.fail(parserError('Content-Length can\'t be present with Transfer-Encoding', 'UNEXPECTED_CONTENT_LENGTH'))
-      return LINES_FAILED
-    }
-    this.keepAlive = !this.connClose && (minor === 1 || this.connKeepAlive)
+    if (!this.framingAgrees(minor)) return LINES_FAILED
     if (kaFrom >= 0 && this.keepAlive) this.keepAliveMs = keepAliveTimeoutBytes(buf, kaFrom, kaTo)
     return at + 2
   }
@@ -559,7 +582,7 @@ export class ResponseParser {
    * Status line and header lines of one head (without its final CRLFCRLF) into `headers`.
    * Returns the status message, or null after fail().
    */
-  private parseHead (s: string, headers: IncomingHttpHeaders, buf: Buffer, base: number): string | null {
+  private parseHead (s: string, headers: IncomingHttpHeaders): string | null {
     // Status line: HTTP/1.x SP 3DIGIT [SP reason]
     let eol = s.indexOf('\n')
     if (eol < 0) eol = s.length
@@ -570,29 +593,10 @@ export class ResponseParser {
       return null
     }
     const minor = s.charCodeAt(7) - 48
-    const d0 = s.charCodeAt(9) - 48
-    const d1 = s.charCodeAt(10) - 48
-    const d2 = s.charCodeAt(11) - 48
-    if ((minor !== 0 && minor !== 1) || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9 || (lineEnd > 12 && s.charCodeAt(12) !== 32)) {
-      this.fail(parserError('Invalid status line', minor !== 0 && minor !== 1 ? 'INVALID_VERSION' : 'INVALID_STATUS'))
-      return null
-    }
-    this.statusCode = d0 * 100 + d1 * 10 + d2
+    if (!this.status(minor, s.charCodeAt(9) - 48, s.charCodeAt(10) - 48, s.charCodeAt(11) - 48, lineEnd === 12 || s.charCodeAt(12) === 32)) return null
     const message = lineEnd > 13 ? s.slice(13, lineEnd) : ''
-    this.hasLength = false
-    this.length = 0
-    this.chunked = false
-    this.hasTE = false
-    this.connClose = false
-    this.connKeepAlive = false
-    this.keepAliveMs = -1
     let kaHeader: string | null = null
     const stamp = ++headStamp
-    const linesOnly = this.linesOnly
-    // linesOnly: the forwarded lines as runs of the head [from, to), cut where a line is left out.
-    let runs: number[] | null = null
-    let runFrom = -1
-    let kept = 0
 
     let at = eol + 1
     while (at < s.length) {
@@ -629,36 +633,17 @@ export class ResponseParser {
           nameCount++
         }
       }
-      const kind = key.kind
-      if (linesOnly) {
-        if (key.forward) {
-          if (runFrom < 0) runFrom = at
-          // The last line's CRLF was cut off with the blank line; forwardedLines puts it back.
-          kept += nl < s.length ? nl + 1 - at : s.length + 2 - at
-        } else if (runFrom >= 0) {
-          (runs ??= []).push(runFrom, at)
-          runFrom = -1
-        }
-        if (kind === K_OTHER) { at = nl + 1; continue }
-      }
       const value = fieldValue(s, colon + 1, end)
-      if (!linesOnly) {
-        if (key.stamp !== stamp && !key.careful) {
-          key.stamp = stamp
-          headers[key.lower] = value
-        } else {
-          addHeader(headers, key.lower, value)
-        }
+      if (key.stamp !== stamp && !key.careful) {
+        key.stamp = stamp
+        headers[key.lower] = value
+      } else {
+        addHeader(headers, key.lower, value)
       }
-      switch (kind) {
-        case K_CONTENT_LENGTH: {
-          const n = decimal(value)
-          if (n < 0) { this.fail(parserError('Invalid content-length', 'INVALID_CONTENT_LENGTH')); return null }
-          if (this.hasLength && n !== this.length) { this.fail(parserError('Duplicate Content-Length', 'UNEXPECTED_CONTENT_LENGTH')); return null }
-          this.hasLength = true
-          this.length = n
+      switch (key.kind) {
+        case K_CONTENT_LENGTH:
+          if (!this.contentLength(decimal(value))) return null
           break
-        }
         case K_TRANSFER_ENCODING:
           this.hasTE = true
           this.chunked = endsWithChunked(value)
@@ -667,9 +652,7 @@ export class ResponseParser {
           // The two values servers send, as node and uvicorn spell them, without lowercasing.
           if (value === 'keep-alive') { this.connKeepAlive = true; break }
           if (value === 'close') { this.connClose = true; break }
-          const v = value.toLowerCase()
-          if (v.includes('close')) this.connClose = true
-          if (v.includes('keep-alive')) this.connKeepAlive = true
+          this.connectionList(value)
           break
         }
         case K_KEEP_ALIVE:
@@ -678,15 +661,7 @@ export class ResponseParser {
       }
       at = nl + 1
     }
-    if (linesOnly) {
-      if (runFrom >= 0) (runs ??= []).push(runFrom, s.length)
-      this.forwardLines = forwardedLines(buf, base, s.length, runs, kept)
-    }
-    if (this.hasTE && this.hasLength && this.statusCode >= 200) {
-      this.fail(parserError('Content-Length can\'t be present with Transfer-Encoding', 'UNEXPECTED_CONTENT_LENGTH'))
-      return null
-    }
-    this.keepAlive = !this.connClose && (minor === 1 || this.connKeepAlive)
+    if (!this.framingAgrees(minor)) return null
     if (kaHeader !== null && this.keepAlive) this.keepAliveMs = keepAliveTimeout(kaHeader)
     return message
   }
@@ -755,25 +730,6 @@ function endsWithChunkedBytes (buf: Buffer, from: number, to: number): boolean {
   if (to - from === 7) return true
   const c = buf[to - 8]
   return c === 44 || c === 32 || c === 9
-}
-
-/**
- * The kept runs of a head (offsets into the head's string, which start at `base` in `buf`) copied
- * into one buffer of `kept` bytes. The head ends without the CRLF of its last line (cut off with
- * the blank line), so a run reaching the head's end gets it back.
- */
-function forwardedLines (buf: Buffer, base: number, headLength: number, runs: number[] | null, kept: number): Buffer {
-  const out = Buffer.allocUnsafe(kept)
-  if (runs === null) return out
-  let p = 0
-  for (let r = 0; r < runs.length; r += 2) {
-    const from = runs[r]!
-    const to = runs[r + 1]!
-    buf.copy(out, p, base + from, base + to)
-    p += to - from
-    if (to === headLength) { out[p++] = 13; out[p++] = 10 }
-  }
-  return out
 }
 
 /**
