@@ -2,7 +2,6 @@ import { Buffer } from 'node:buffer'
 import { performance } from 'node:perf_hooks'
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http'
 import { hotHeader, Http1Response, type HttpReq, type HttpRes } from './http1/server.js'
-import { randomUUID } from 'node:crypto'
 import type { Admission, AdmitRequest } from '../admission/admission.js'
 import { priorityClass } from '../admission/priority.js'
 import { INTERNAL_LANE, USER_LANE } from '../admission/scheduler.js'
@@ -19,6 +18,7 @@ import type { GatewayContext, InFlight } from './context.js'
 import { sseErrorEvent } from './errors.js'
 import type { ModelMetrics } from './metrics.js'
 import { clientHeaders, headerLookup, upstreamHeaderBlock } from './headers.js'
+import { newRequestId } from './request-id.js'
 import { promptTokens } from './tokens.js'
 import { promptText, type ParsedRequest } from './validate.js'
 
@@ -42,7 +42,7 @@ function keepaliveFor (res: HttpRes, requestId: string): () => void {
 
 export function requestIdOf (req: HttpReq): string {
   const h = hotHeader(req, 'x-request-id')
-  return h !== undefined && h !== '' && h.length <= 200 ? h : randomUUID()
+  return h !== undefined && h !== '' && h.length <= 200 ? h : newRequestId()
 }
 
 function noWorker (model: string): SwitchyardError {

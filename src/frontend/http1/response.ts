@@ -87,18 +87,20 @@ function putDecimal (buf: Buffer, p: number, n: number, digits: number): number 
 type ResponseEvent = 'close' | 'drain'
 interface Listener { readonly fn: () => void, readonly once: boolean }
 
-/**
- * One buffer for one socket write: the head (latin1, if still unsent), then `data` — framed as an
- * HTTP/1.1 chunk when `chunked` (an empty chunk writes no frame) — then the terminating chunk
- * when `last`. One write per call, where ServerResponse makes three (size line, data, CRLF).
- */
-function frame (head: string | Buffer | null, data: string | Buffer, chunked: boolean, last: boolean): Buffer {
-  const n = typeof data === 'string' ? Buffer.byteLength(data) : data.length
+/** Hex digits of a chunk's size line (0: no frame, for an unchunked or empty write). */
+function chunkDigits (n: number, chunked: boolean): number {
   let digits = 0
   if (chunked && n > 0) for (let v = n; v > 0; v >>>= 4) digits++
-  const size = (head === null ? 0 : head.length) + (digits > 0 ? digits + 4 : 0) + n + (last ? 5 : 0)
-  const buf = Buffer.allocUnsafe(size)
-  let p = head === null ? 0 : typeof head === 'string' ? buf.write(head, 0, 'latin1') : putBytes(buf, 0, head)
+  return digits
+}
+
+/** Bytes `data` takes framed: the chunk's size line and CRLF around it (digits > 0), the last chunk. */
+function framedSize (n: number, digits: number, last: boolean): number {
+  return (digits > 0 ? digits + 4 : 0) + n + (last ? 5 : 0)
+}
+
+/** Puts `data` (n bytes) framed at `buf[p]` (see framedSize). */
+function putFramed (buf: Buffer, p: number, data: string | Buffer, n: number, digits: number, last: boolean): void {
   if (digits > 0) {
     for (let k = digits - 1, v = n; k >= 0; k--, v >>>= 4) buf[p + k] = HEX[v & 15]!
     p += digits
@@ -109,6 +111,18 @@ function frame (head: string | Buffer | null, data: string | Buffer, chunked: bo
   else { data.copy(buf, p); p += n }
   if (digits > 0) { buf[p++] = 13; buf[p++] = 10 }
   if (last) buf.write('0\r\n\r\n', p, 'latin1')
+}
+
+/**
+ * One buffer for one socket write: the head (latin1, if still unsent), then `data` — framed as an
+ * HTTP/1.1 chunk when `chunked` (an empty chunk writes no frame) — then the terminating chunk
+ * when `last`. One write per call, where ServerResponse makes three (size line, data, CRLF).
+ */
+function frame (head: string | null, data: string | Buffer, chunked: boolean, last: boolean): Buffer {
+  const n = typeof data === 'string' ? Buffer.byteLength(data) : data.length
+  const digits = chunkDigits(n, chunked)
+  const buf = Buffer.allocUnsafe((head === null ? 0 : head.length) + framedSize(n, digits, last))
+  putFramed(buf, head === null ? 0 : buf.write(head, 0, 'latin1'), data, n, digits, last)
   return buf
 }
 
@@ -203,7 +217,7 @@ export class Http1Response {
   /**
    * writeHead for a proxy: `lines` are field lines as received from a worker (`name: value\r\n`
    * each, hop-by-hop ones already left out; `hasLength`: a Content-Length among them), written as
-   * they are, plus `x-request-id`. The head is then built as bytes (headBytes).
+   * they are, plus `x-request-id`. The head is then built as bytes (linesFrame).
    */
   writeHeadLines (status: number, lines: Buffer, hasLength: boolean, requestId: string): this {
     this.writeHead(status)
@@ -213,9 +227,18 @@ export class Http1Response {
     return this
   }
 
-  /** The head for a body of `length` bytes (-1: unknown, chunked). */
-  private head (length: number): string | Buffer {
-    if (this.lines !== null) return this.headBytes(length)
+  /**
+   * The head for a body of `length` bytes (-1: unknown, chunked), then `data` framed as the head
+   * says: the first write of a response, in one buffer.
+   */
+  private headFrame (length: number, data: string | Buffer): Buffer {
+    if (this.lines !== null) return this.linesFrame(length, data)
+    const head = this.head(length)
+    return frame(head, data, this.chunked, false)
+  }
+
+  /** The head for a body of `length` bytes (-1: unknown, chunked), from writeHead's headers. */
+  private head (length: number): string {
     const status = this.statusCode
     let h = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`
     let hasLength = false
@@ -244,8 +267,11 @@ export class Http1Response {
     return h
   }
 
-  /** head() for writeHeadLines: the same head, put together from bytes. */
-  private headBytes (length: number): Buffer {
+  /**
+   * headFrame() for writeHeadLines: the same head, put together from bytes, in the buffer that
+   * carries `data` after it (one allocation and one copy of the head less than building it apart).
+   */
+  private linesFrame (length: number, data: string | Buffer): Buffer {
     const status = this.statusCode
     const lines = this.lines!
     const line = statusLine(status)
@@ -264,12 +290,14 @@ export class Http1Response {
     }
     const date = dateHeaderBytes()
     const tail = this.closeAfter ? CLOSE_TAIL : keepAliveBytes(this.owner.keepAliveHeader)
-    const buf = Buffer.allocUnsafe(line.length + lines.length + REQUEST_ID_NAME.length + rid.length + 2 + framing + date.length + tail.length)
+    const n = typeof data === 'string' ? Buffer.byteLength(data) : data.length
+    const digits = chunkDigits(n, this.chunked)
+    const buf = Buffer.allocUnsafe(line.length + lines.length + REQUEST_ID_NAME.length + rid.length + 2 + framing + date.length + tail.length + framedSize(n, digits, false))
     let p = putBytes(buf, 0, line)
     p = putBytes(buf, p, lines)
     p = putBytes(buf, p, REQUEST_ID_NAME)
-    // One call, not a loop: ids from randomUUID are concatenated strings, and charCodeAt on one
-    // of those goes through the runtime.
+    // One call, not a loop: a client's id is a slice of its head, and charCodeAt on a sliced
+    // string goes through its parent each time.
     p += buf.write(rid, p, 'latin1')
     buf[p++] = 13
     buf[p++] = 10
@@ -282,7 +310,8 @@ export class Http1Response {
       p = putBytes(buf, p, CHUNKED_LINE)
     }
     p = putBytes(buf, p, date)
-    putBytes(buf, p, tail)
+    p = putBytes(buf, p, tail)
+    putFramed(buf, p, data, n, digits, false)
     return buf
   }
 
@@ -290,19 +319,20 @@ export class Http1Response {
     if (this.flushed || this.gone) return
     if (!this.headersSent) this.writeHead(this.statusCode)
     this.flushed = true
-    this.owner.out.send(frame(this.head(-1), EMPTY, false, false))
+    this.owner.out.send(this.headFrame(-1, EMPTY))
   }
 
   write (chunk: string | Buffer): boolean {
     if (this.writableEnded || this.gone) return false
     if (!this.headersSent) this.writeHead(this.statusCode)
-    let head: string | Buffer | null = null
+    let buf: Buffer
     if (!this.flushed) {
       this.flushed = true
-      head = this.head(-1)
+      buf = this.headFrame(-1, chunk)
+    } else {
+      buf = frame(null, chunk, this.chunked, false)
     }
     const out = this.owner.out
-    const buf = frame(head, chunk, this.chunked, false)
     // Chunked answers (streams) may write again in this tick: queued, they leave in one write.
     if (this.chunked) out.send(buf)
     else out.sendNow(buf)
@@ -323,8 +353,7 @@ export class Http1Response {
       if (!this.headersSent) this.writeHead(this.statusCode)
       this.flushed = true
       const body = chunk ?? EMPTY
-      const head = this.head(typeof body === 'string' ? Buffer.byteLength(body) : body.length)
-      out.sendNow(frame(head, body, false, false))
+      out.sendNow(this.headFrame(typeof body === 'string' ? Buffer.byteLength(body) : body.length, body))
     }
     this.writableFinished = true
     this.owner.responseDone(this, this.closeAfter)
