@@ -150,12 +150,15 @@ const NAMES: ReadonlyMap<string, number> = new Map([
   ['te', H_HOP], ['trailer', H_HOP]
 ])
 /**
- * Those names by length, to tell a field line's name without cutting it out of the head: a
- * lowercased substring looked up in a Map cost three times the rest of the parse of wrk's
- * three-header head (string hashing and ICU's lowercasing per name).
+ * Those names by length, as char codes, to tell a field line's name without cutting it out of the
+ * head: a lowercased substring looked up in a Map cost three times the rest of the parse of wrk's
+ * three-header head (string hashing and ICU's lowercasing per name). The names are arrays of
+ * codes, not strings: charCodeAt on a string checks its representation at every call, and this
+ * loop is most of the parse (7% fewer user instructions for an OpenAI client's head).
  */
-const BY_LENGTH: Array<Array<[string, number]>> = Array.from({ length: 32 }, () => [])
-for (const [name, kind] of NAMES) BY_LENGTH[name.length]!.push([name, kind])
+interface KnownName { readonly codes: readonly number[], readonly kind: number }
+const BY_LENGTH: KnownName[][] = Array.from({ length: 32 }, () => [])
+for (const [name, kind] of NAMES) BY_LENGTH[name.length]!.push({ codes: Array.from(name, c => c.charCodeAt(0)), kind })
 
 /**
  * The kind of the `n`-char name at `head[at]`, or -1. Case-insensitive by `| 0x20`: exact for
@@ -166,10 +169,10 @@ function nameKind (head: string, at: number, n: number): number {
   if (n >= 32) return -1
   const candidates = BY_LENGTH[n]!
   for (let k = 0; k < candidates.length; k++) {
-    const name = candidates[k]![0]
+    const name = candidates[k]!.codes
     let i = 0
-    while (i < n && (head.charCodeAt(at + i) | 0x20) === name.charCodeAt(i)) i++
-    if (i === n) return candidates[k]![1]
+    while (i < n && (head.charCodeAt(at + i) | 0x20) === name[i]) i++
+    if (i === n) return candidates[k]!.kind
   }
   return -1
 }
@@ -193,7 +196,10 @@ export function parseRequestHead (text: string, headEnd: number): Http1Request |
   if (sp1 <= 0 || sp1 > lineEnd) return null
   const sp2 = text.indexOf(' ', sp1 + 1)
   if (sp2 < 0 || sp2 > lineEnd) return null
-  if (lineEnd - sp2 !== 9 || !text.startsWith(' HTTP/1.1', sp2)) return null
+  // Char by char: startsWith here cost as much as the rest of the request line.
+  if (lineEnd - sp2 !== 9 || text.charCodeAt(sp2 + 1) !== 72 || text.charCodeAt(sp2 + 2) !== 84 || text.charCodeAt(sp2 + 3) !== 84 ||
+      text.charCodeAt(sp2 + 4) !== 80 || text.charCodeAt(sp2 + 5) !== 47 || text.charCodeAt(sp2 + 6) !== 49 ||
+      text.charCodeAt(sp2 + 7) !== 46 || text.charCodeAt(sp2 + 8) !== 49) return null
   const method = text.slice(0, sp1)
   if (!knownMethod(method)) return null
   const url = text.slice(sp1 + 1, sp2)
