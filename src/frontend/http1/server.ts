@@ -27,6 +27,7 @@ import { Http1Response, type ResponseOwner } from './response.js'
 import { TickWrites } from './tick-writes.js'
 import type { HttpReq, HttpRes } from './types.js'
 import { firstValue } from '../../shared/http-fields.js'
+import { BufferViews } from '../../shared/buffer-view.js'
 
 export type { HttpReq, HttpRes } from './types.js'
 export { Http1Request } from './request-head.js'
@@ -73,6 +74,8 @@ const enum State { Head, Body, Busy, Gone }
  * useUserBuffer. Where this node has no such slots, connections read through 'data' as before.
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+/** Each read is a view of READ_BUFFER from its start; what is kept is copied out of it. */
+const READ_VIEWS = new BufferViews(READ_BUFFER)
 
 interface ReadHooks { buffer: symbol, callback: symbol, gen: symbol }
 let readHooks: ReadHooks | null | undefined
@@ -145,7 +148,7 @@ class Connection implements ResponseOwner {
     this.onClose = () => { this.closed() }
     this.onDrain = () => { this.out.socketDrained() }
     socket.setNoDelay(true)
-    this.sharedReads = readIntoShared(socket, (n, buf) => { this.data(buf.subarray(0, n)); return true })
+    this.sharedReads = readIntoShared(socket, (n) => { this.data(READ_VIEWS.view(0, n)); return true })
     if (!this.sharedReads) socket.on('data', this.onData)
     socket.on('error', noop)
     socket.on('end', this.onEnd)
@@ -157,6 +160,11 @@ class Connection implements ResponseOwner {
   /** `b` itself, or a copy of it when it is a view of the shared read buffer (`viewed`). */
   private keep (b: Buffer, viewed = this.sharedReads): Buffer {
     return viewed ? Buffer.from(b) : b
+  }
+
+  /** b[start, end): a view of `b`, or a copy when `b` is a read's view of the shared buffer (which starts at its start). */
+  private keepRange (b: Buffer, start: number, end: number, viewed = this.sharedReads): Buffer {
+    return viewed ? READ_VIEWS.copy(start, end) : b.subarray(start, end)
   }
 
   data (chunk: Buffer): void {
@@ -176,7 +184,7 @@ class Connection implements ResponseOwner {
       }
       chunk.copy(body, this.got, 0, want)
       this.got = body.length
-      if (chunk.length > want) this.pending = this.keep(chunk.subarray(want))
+      if (chunk.length > want) this.pending = this.keepRange(chunk, want, chunk.length)
       this.req!.body = body
       this.body = null
       this.dispatch(this.req!)
@@ -219,8 +227,8 @@ class Connection implements ResponseOwner {
     }
     const have = buf.length - headEnd
     if (have >= length) {
-      if (length > 0) req.body = this.keep(buf.subarray(headEnd, headEnd + length), viewed)
-      if (have > length) this.pending = this.keep(buf.subarray(headEnd + length), viewed)
+      if (length > 0) req.body = this.keepRange(buf, headEnd, headEnd + length, viewed)
+      if (have > length) this.pending = this.keepRange(buf, headEnd + length, buf.length, viewed)
       this.dispatch(req)
       return
     }

@@ -43,6 +43,7 @@ import type { Dispatcher } from 'undici'
 import { errors, socketError } from './errors.js'
 import { COMPLETE, FAILED, ResponseParser, STOPPED, type ResponseSink } from './response-parser.js'
 import { writeString } from '../../shared/handle-write.js'
+import { BufferViews } from '../../shared/buffer-view.js'
 
 export interface Http1PoolOptions {
   /** Most sockets open at once. */
@@ -96,6 +97,8 @@ const KEEP_ALIVE_THRESHOLD = 1000
 const MAX_SWEEP_MS = 250
 /** Where every pool socket reads (see Conn): one read at a time is parsed, synchronously. */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024)
+/** Each read is a view of READ_BUFFER from its start (and so are the body pieces the parser cuts from it). */
+const READ_VIEWS = new BufferViews(READ_BUFFER)
 /** A Buffer body up to this size goes out inside the head's string write; a larger one is written as is (no copy). */
 const STRING_BODY_MAX = 16 * 1024
 
@@ -211,7 +214,7 @@ class Conn implements ResponseSink {
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: 60_000,
-      onread: { buffer: READ_BUFFER, callback: (n: number, buf: Uint8Array): boolean => { this.onData((buf as Buffer).subarray(0, n)); return true } }
+      onread: { buffer: READ_BUFFER, callback: (n: number): boolean => { this.onData(READ_VIEWS.view(0, n)); return true } }
     })
     this.socket = s
     if (pool.connectTimeout > 0) this.deadline = performance.now() + pool.connectTimeout
@@ -313,15 +316,15 @@ class Conn implements ResponseSink {
       this.socket.pause()
       return
     }
-    this.run(job, b, 0)
+    this.run(job, b, 0, READ_VIEWS)
   }
 
-  /** Parses from `b[off]` for `job` and acts on how the parse stopped. */
-  private run (job: Job, b: Buffer, off: number): void {
+  /** Parses from `b[off]` for `job` and acts on how the parse stopped; `views`: b is a read, views.base from its start. */
+  private run (job: Job, b: Buffer, off: number, views: BufferViews | null = null): void {
     const p = this.parser
     p.held = null
     this.parsing = true
-    const r = p.execute(b, off)
+    const r = p.execute(b, off, views)
     this.parsing = false
     if (this.job !== job) return // aborted (or failed) inside a callback
     if (r === COMPLETE) {
