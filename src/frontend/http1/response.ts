@@ -108,7 +108,7 @@ function putFramed (buf: Buffer, p: number, data: string | Buffer, n: number, di
     buf[p++] = 10
   }
   if (typeof data === 'string') p += buf.write(data, p, 'utf8')
-  else { data.copy(buf, p); p += n }
+  else { buf.set(data, p); p += n }
   if (digits > 0) { buf[p++] = 13; buf[p++] = 10 }
   if (last) buf.write('0\r\n\r\n', p, 'latin1')
 }
