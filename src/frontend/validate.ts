@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer'
 import { invalidBody, SwitchyardError } from '../shared/errors.js'
-import { checkCountedString, checkJson, checkKey, checkValue, counted, expectedAfter, keyEnd, wordsDone, wordsFor, firstItem, JsonSyntaxError, kindAt, memberValue, nameIs, nextItem, numberValue, skipWs, stringEnd, stringLength, stringValue, trailing, valueEnd } from './json-scan.js'
+import { checkCountedString, checkJson, checkKey, checkValue, counted, expectedAfter, keyEnd, wordsDone, wordsFor, firstItem, JsonSyntaxError, kindAt, memberValue, nameIs, nextItem, Word, numberValue, skipWs, stringEnd, stringLength, stringValue, trailing, valueEnd } from './json-scan.js'
 
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
@@ -116,8 +116,8 @@ function contentChars (b: Buffer, v: number, where: string): number {
         if (b[p] === LBRACE) {
           for (let m = firstItem(b, p); m !== -1;) {
             const mv = memberValue(b, m)
-            if (nameIs(b, m, 'type')) type = mv
-            else if (nameIs(b, m, 'text')) text = mv
+            if (nameIs(b, m, TYPE)) type = mv
+            else if (nameIs(b, m, TEXT)) text = mv
             m = nextItem(b, valueEnd(b, mv))
           }
         }
@@ -164,7 +164,12 @@ const F_MAX_COMPLETION_TOKENS = 4
 const F_MESSAGES = 5
 const F_PROMPT = 6
 const F_PRIORITY = 7
-const FIELDS = ['model', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'messages', 'prompt', 'priority']
+const FIELDS = ['model', 'stream', 'stream_options', 'max_tokens', 'max_completion_tokens', 'messages', 'prompt', 'priority'].map(name => new Word(name))
+const TYPE = new Word('type')
+const TEXT = new Word('text')
+const CONTENT = new Word('content')
+const ROLE = new Word('role')
+const INCLUDE_USAGE = new Word('include_usage')
 
 // What one scan found; parseRequest runs to completion before the next, so one set serves all.
 /** Where each field's value starts (-1: absent); the last occurrence wins, as in JSON.parse. */
@@ -176,8 +181,9 @@ let messagesError: SwitchyardError | null = null
 let promptLength = 0
 
 /** Whether the name at `m` (its quote) is spelled `name` byte for byte. */
-function spelled (b: Buffer, m: number, name: string): boolean {
-  for (let k = 0; k < name.length; k++) if (b[m + 1 + k] !== name.charCodeAt(k)) return false
+function spelled (b: Buffer, m: number, name: Word): boolean {
+  const codes = name.codes
+  for (let k = 0; k < codes.length; k++) if (b[m + 1 + k] !== codes[k]) return false
   return true
 }
 
@@ -185,12 +191,12 @@ function spelled (b: Buffer, m: number, name: string): boolean {
 function fieldOf (b: Buffer, m: number, end: number): number {
   // By length first: one or two byte compares settle most names.
   switch (end - m - 2) {
-    case 5: if (spelled(b, m, 'model')) return F_MODEL; break
-    case 6: if (spelled(b, m, 'stream')) return F_STREAM; if (spelled(b, m, 'prompt')) return F_PROMPT; break
-    case 8: if (spelled(b, m, 'messages')) return F_MESSAGES; if (spelled(b, m, 'priority')) return F_PRIORITY; break
-    case 10: if (spelled(b, m, 'max_tokens')) return F_MAX_TOKENS; break
-    case 14: if (spelled(b, m, 'stream_options')) return F_STREAM_OPTIONS; break
-    case 21: if (spelled(b, m, 'max_completion_tokens')) return F_MAX_COMPLETION_TOKENS; break
+    case 5: if (spelled(b, m, FIELDS[F_MODEL]!)) return F_MODEL; break
+    case 6: if (spelled(b, m, FIELDS[F_STREAM]!)) return F_STREAM; if (spelled(b, m, FIELDS[F_PROMPT]!)) return F_PROMPT; break
+    case 8: if (spelled(b, m, FIELDS[F_MESSAGES]!)) return F_MESSAGES; if (spelled(b, m, FIELDS[F_PRIORITY]!)) return F_PRIORITY; break
+    case 10: if (spelled(b, m, FIELDS[F_MAX_TOKENS]!)) return F_MAX_TOKENS; break
+    case 14: if (spelled(b, m, FIELDS[F_STREAM_OPTIONS]!)) return F_STREAM_OPTIONS; break
+    case 21: if (spelled(b, m, FIELDS[F_MAX_COMPLETION_TOKENS]!)) return F_MAX_COMPLETION_TOKENS; break
   }
   // A name with escapes may still decode to one of them.
   for (let k = m + 1; k < end; k++) {
@@ -221,11 +227,11 @@ function scanMessages (b: Buffer, i: number): number {
           const name = j
           const v = checkKey(b, j)
           let e: number
-          if (nameIs(b, name, 'content')) {
+          if (nameIs(b, name, CONTENT)) {
             content = v
             if (b[v] === QUOTE) { e = checkCountedString(b, v); contentLength = counted } else e = checkValue(b, v)
           } else {
-            if (nameIs(b, name, 'role')) role = v
+            if (nameIs(b, name, ROLE)) role = v
             e = checkValue(b, v)
           }
           j = skipWs(b, e)
@@ -429,7 +435,7 @@ export function parseRequest (endpoint: Endpoint, raw: Buffer): ParsedRequest {
     let iu = -1
     for (let m = firstItem(b, so); m !== -1;) {
       const v = memberValue(b, m)
-      if (nameIs(b, m, 'include_usage')) iu = v
+      if (nameIs(b, m, INCLUDE_USAGE)) iu = v
       m = nextItem(b, valueEnd(b, v))
     }
     if (iu >= 0 && kindAt(b, iu) !== 'boolean') throw badIncludeUsage()

@@ -2,7 +2,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Buffer } from 'node:buffer'
 import { parseRequest } from '../../src/frontend/validate.js'
-import { checkJson, JsonSyntaxError, stringLength, stringValue, valueEnd, skipWs, firstItem, nextItem, memberValue, nameIs } from '../../src/frontend/json-scan.js'
+import { checkJson, JsonSyntaxError, stringLength, stringValue, valueEnd, skipWs, firstItem, nextItem, memberValue, nameIs, Word } from '../../src/frontend/json-scan.js'
 
 function parses (b: Buffer): boolean {
   try { JSON.parse(b.toString('utf8')); return true } catch { return false }
@@ -104,9 +104,9 @@ test('the readers walk a valid document by offset: members, values, decoded stri
   assert.equal(stringLength(content, 0), 'a😀"\\b\n\u00e9'.length)
   // Names compare as JSON.parse decodes them.
   const esc = Buffer.from('{"mod\\u0065l":1}')
-  assert.ok(nameIs(esc, 1, 'model'))
-  assert.ok(!nameIs(esc, 1, 'mode'))
-  assert.ok(!nameIs(Buffer.from('{"models":1}'), 1, 'model'))
+  assert.ok(nameIs(esc, 1, new Word('model')))
+  assert.ok(!nameIs(esc, 1, new Word('mode')))
+  assert.ok(!nameIs(Buffer.from('{"models":1}'), 1, new Word('model')))
 })
 
 test('long documents (checked four bytes at a time) agree with JSON.parse, and their string lengths with String#length, at every alignment', () => {
