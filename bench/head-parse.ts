@@ -10,6 +10,10 @@
  *
  * `--baseline REF` adds the same parses from a build of REF (bench/lib/baseline.ts) as a column,
  * so a change to either parse is seen against what it replaces in one run.
+ *
+ * Where perf counts (bench/lib/perf.ts), each parse also gets its user-space instructions per
+ * head: the same loop run in a child process (`head-parse --loop KEY --calls N`) under perf stat.
+ * Time per head moves 20-50% between runs on a shared machine; instructions move a few percent.
  */
 import { Buffer } from 'node:buffer'
 import { mkdtempSync } from 'node:fs'
@@ -19,8 +23,10 @@ import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { COMPLETE, ResponseParser } from '../src/transport/http1/response-parser.js'
 import { parseRequestHead } from '../src/frontend/http1/request-head.js'
+import { BufferViews } from '../src/shared/buffer-view.js'
 import { buildBaseline } from './lib/baseline.js'
 import { recordFigures } from './lib/docs.js'
+import { instructionsPerCall, perfCounts } from './lib/perf.js'
 import { machine, table, timePerCall } from './lib/table.js'
 
 const RESPONSES: Array<{ name: string, bytes: Buffer }> = [
@@ -37,18 +43,24 @@ const REQUESTS: Array<{ name: string, head: string }> = [
 
 type ParserCtor = typeof ResponseParser
 type HeadParse = (text: string, headEnd: number) => { forward: string } | null
+type ViewsCtor = typeof BufferViews
+
+/** One build's parses: this one's, or a baseline's (whose tree may predate BufferViews). */
+interface Build { Parser: ParserCtor, parseHead: HeadParse, Views: ViewsCtor | null }
 
 /** A function parsing one response head (and its short body) with `Ctor` in the given mode. */
-function responseParse (Ctor: ParserCtor, bytes: Buffer, linesOnly: boolean): () => number {
-  // The gateway's reads land in one large buffer: a view of one, as the pool hands the parser.
+function responseParse (b: Build, bytes: Buffer, linesOnly: boolean): () => number {
+  // The gateway's reads land in one large buffer: a view of one, as the pool hands the parser
+  // (with the views it cuts body pieces from, in builds that have them).
   const read = Buffer.alloc(64 * 1024)
   bytes.copy(read)
-  const view = read.subarray(0, bytes.length)
+  const views = b.Views === null ? null : new b.Views(read)
+  const view = views === null ? read.subarray(0, bytes.length) : views.view(0, bytes.length)
   let n = 0
-  const p = new Ctor({ onHead: () => { n++; return true }, onBody: () => true })
+  const p = new b.Parser({ onHead: () => { n++; return true }, onBody: () => true })
   return () => {
     p.reset(false, linesOnly)
-    if (p.execute(view, 0) !== COMPLETE) throw new Error('the response did not parse')
+    if (p.execute(view, 0, views) !== COMPLETE) throw new Error('the response did not parse')
     return n
   }
 }
@@ -68,54 +80,95 @@ function requestParse (parse: HeadParse, head: string, slicedHead: boolean): () 
   }
 }
 
+/**
+ * The parse a case key names: `res:I:lines`, `res:I:obj` (RESPONSES[I], forward-lines or headers
+ * object), `req:J` (REQUESTS[J]).
+ */
+function caseFn (b: Build, key: string): () => number {
+  const [kind, i, mode] = key.split(':')
+  if (kind === 'res') return responseParse(b, RESPONSES[Number(i)]!.bytes, mode === 'lines')
+  return requestParse(b.parseHead, REQUESTS[Number(i)]!.head, b.parseHead.length === 1)
+}
+
+async function loadBuild (src: string): Promise<Build> {
+  const rp = await import(pathToFileURL(join(src, 'transport', 'http1', 'response-parser.js')).href) as { ResponseParser: ParserCtor }
+  const rh = await import(pathToFileURL(join(src, 'frontend', 'http1', 'request-head.js')).href) as { parseRequestHead: HeadParse }
+  let Views: ViewsCtor | null = null
+  try {
+    Views = (await import(pathToFileURL(join(src, 'shared', 'buffer-view.js')).href) as { BufferViews: ViewsCtor }).BufferViews
+  } catch { /* a build before BufferViews */ }
+  return { Parser: rp.ResponseParser, parseHead: rh.parseRequestHead, Views }
+}
+
+const THIS_BUILD: Build = { Parser: ResponseParser, parseHead: parseRequestHead, Views: BufferViews }
+
+/** Calls per instruction count: enough that start-up noise is well under 1% of the count. */
+const COUNT_CALLS = 200_000
+
 export async function main (argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { rounds: { type: 'string', default: '5' }, 'min-ms': { type: 'string', default: '300' }, baseline: { type: 'string' }, 'no-record': { type: 'boolean', default: false } } })
+  const { values } = parseArgs({ args: argv, options: { rounds: { type: 'string', default: '5' }, 'min-ms': { type: 'string', default: '300' }, baseline: { type: 'string' }, 'no-record': { type: 'boolean', default: false }, loop: { type: 'string' }, calls: { type: 'string' }, src: { type: 'string' } } })
+  if (values.loop !== undefined) {
+    // A child counted by perf (instructionsPerCall): the loop alone, no output.
+    const fn = caseFn(values.src === undefined ? THIS_BUILD : await loadBuild(values.src), values.loop)
+    let sink = 0
+    for (let n = Number(values.calls); n > 0; n--) sink += fn()
+    if (sink === -1) console.log('')
+    return
+  }
   const rounds = Number(values.rounds)
   const minMs = Number(values['min-ms'])
-  let base: { Parser: ParserCtor, parseHead: HeadParse, label: string } | null = null
+  let base: (Build & { label: string, src: string }) | null = null
   if (values.baseline !== undefined) {
     process.stderr.write(`head-parse: building ${values.baseline}...\n`)
     const { cli, commit } = buildBaseline(values.baseline, mkdtempSync(join(tmpdir(), 'swy-head-parse-baseline-')))
     const src = join(dirname(cli), '..')
-    const rp = await import(pathToFileURL(join(src, 'transport', 'http1', 'response-parser.js')).href) as { ResponseParser: ParserCtor }
-    const rh = await import(pathToFileURL(join(src, 'frontend', 'http1', 'request-head.js')).href) as { parseRequestHead: HeadParse }
-    base = { Parser: rp.ResponseParser, parseHead: rh.parseRequestHead, label: commit }
+    base = { ...await loadBuild(src), label: commit, src }
   }
+  const counts = perfCounts()
+  /** User instructions per head for `key` in this build (src undefined) or the baseline's. */
+  const inst = (key: string, src?: string): number => counts ? instructionsPerCall(['head-parse', '--loop', key, ...(src === undefined ? [] : ['--src', src])], COUNT_CALLS) : NaN
   let sink = 0
   const resRows: Array<Array<string | number>> = []
-  for (const r of RESPONSES) {
+  for (let i = 0; i < RESPONSES.length; i++) {
+    const r = RESPONSES[i]!
     process.stderr.write(`head-parse: response ${r.name}...\n`)
-    const fl = responseParse(ResponseParser, r.bytes, true)
-    const obj = responseParse(ResponseParser, r.bytes, false)
+    const fl = caseFn(THIS_BUILD, `res:${i}:lines`)
+    const obj = caseFn(THIS_BUILD, `res:${i}:obj`)
     const tLines = timePerCall(() => { sink += fl() }, rounds, minMs)
     const tObj = timePerCall(() => { sink += obj() }, rounds, minMs)
-    const row: Array<string | number> = [r.name, r.bytes.length, tLines * 1000, tObj * 1000, tObj / tLines]
+    const iLines = inst(`res:${i}:lines`)
+    const row: Array<string | number> = [r.name, r.bytes.length, tLines * 1000, tObj * 1000, tObj / tLines, iLines, inst(`res:${i}:obj`)]
     if (base !== null) {
-      const bl = responseParse(base.Parser, r.bytes, true)
+      const bl = caseFn(base, `res:${i}:lines`)
       const tBase = timePerCall(() => { sink += bl() }, rounds, minMs)
-      row.push(tBase * 1000, tBase / tLines)
+      const iBase = inst(`res:${i}:lines`, base.src)
+      row.push(tBase * 1000, tBase / tLines, iBase, iLines / iBase)
     }
     resRows.push(row)
   }
   const reqRows: Array<Array<string | number>> = []
-  for (const q of REQUESTS) {
+  for (let j = 0; j < REQUESTS.length; j++) {
+    const q = REQUESTS[j]!
     process.stderr.write(`head-parse: request ${q.name}...\n`)
-    const ours = requestParse(parseRequestHead, q.head, false)
+    const ours = caseFn(THIS_BUILD, `req:${j}`)
     const tOurs = timePerCall(() => { sink += ours() }, rounds, minMs)
-    const row: Array<string | number> = [q.name, q.head.length, tOurs * 1000]
+    const iOurs = inst(`req:${j}`)
+    const row: Array<string | number> = [q.name, q.head.length, tOurs * 1000, iOurs]
     if (base !== null) {
-      const b = requestParse(base.parseHead, q.head, base.parseHead.length === 1)
+      const b = caseFn(base, `req:${j}`)
       const tBase = timePerCall(() => { sink += b() }, rounds, minMs)
-      row.push(tBase * 1000, tBase / tOurs)
+      const iBase = inst(`req:${j}`, base.src)
+      row.push(tBase * 1000, tBase / tOurs, iBase, iOurs / iBase)
     }
     reqRows.push(row)
   }
   if (sink === 0) console.log('')
   const vs = base === null ? '' : `; @ ${base.label}: the same parse built from ${values.baseline}`
-  const header = `head-parse — ${await machine()}\ncommand: npm run bench -- head-parse ${argv.join(' ')}\nns per head, median of ${rounds} passes of ${minMs} ms${vs}`
+  const perfNote = counts ? `; inst: user-space instructions per head (perf stat of ${2 * COUNT_CALLS} parses in a child minus ${COUNT_CALLS})` : '; inst: - (perf cannot count here)'
+  const header = `head-parse — ${await machine()}\ncommand: npm run bench -- head-parse ${argv.join(' ')}\nns per head, median of ${rounds} passes of ${minMs} ms${perfNote}${vs}`
   console.log('\n' + header + '\n\nresponse heads (a worker\'s answer, parsed by the http:// pool)')
-  const t1 = table(['response', 'bytes', 'forward-lines ns', 'headers object ns', 'object ÷ lines', ...(base === null ? [] : [`lines @ ${base.label} ns`, `@ ${base.label} ÷ now`])], resRows)
+  const t1 = table(['response', 'bytes', 'forward-lines ns', 'headers object ns', 'object ÷ lines', 'lines inst', 'object inst', ...(base === null ? [] : [`lines @ ${base.label} ns`, `@ ${base.label} ÷ now`, `lines inst @ ${base.label}`, 'inst now ÷ then'])], resRows)
   console.log('\nrequest heads (a client\'s request, the fast server\'s head step: latin1 text, head end, parseRequestHead)')
-  const t2 = table(['request', 'head bytes', 'ns', ...(base === null ? [] : [`@ ${base.label} ns`, `@ ${base.label} ÷ now`])], reqRows)
+  const t2 = table(['request', 'head bytes', 'ns', 'inst', ...(base === null ? [] : [`@ ${base.label} ns`, `@ ${base.label} ÷ now`, `inst @ ${base.label}`, 'inst now ÷ then'])], reqRows)
   if (!values['no-record']) recordFigures('head-parse', `## head-parse\n\n${header.replace(/\n/g, '\n\n')}\n\nResponse heads (a worker's answer, parsed by the http:// pool)\n\n${t1}\n\nRequest heads (the fast server's head step)\n\n${t2}\n`)
 }

@@ -4,13 +4,32 @@
  * JSON.parse past that) side by side with a UTF-8 decode, JSON.parse and the same checks over the
  * parsed document for every body. Bodies: the proxy bench's 105-byte chat request, chats of
  * about 1 and 2 KiB, a chat with a 4 KiB system prompt and eight turns, a 64 KiB completions
- * prompt. Time per body here; the proxy bench's json8k mode shows the instructions per request.
+ * prompt. Time per body, and where perf counts, parseRequest's user-space instructions per body
+ * (the same loop in a child process under perf stat: `request-parse --loop I --calls N`).
+ * `--baseline REF` adds parseRequest built from REF (bench/lib/baseline.ts), side by side.
  */
 import { Buffer } from 'node:buffer'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { parseRequest, parseRequestDocument, type Endpoint } from '../src/frontend/validate.js'
+import { buildBaseline } from './lib/baseline.js'
 import { recordFigures } from './lib/docs.js'
+import { instructionsPerCall, perfCounts } from './lib/perf.js'
 import { machine, table, timePerCall as time } from './lib/table.js'
+
+type Parse = typeof parseRequest
+
+async function loadParse (src: string): Promise<Parse> {
+  return (await import(pathToFileURL(join(src, 'frontend', 'validate.js')).href) as { parseRequest: Parse }).parseRequest
+}
+
+/** Calls per instruction count (start-up noise well under 1%; the 64 KiB body needs fewer). */
+function countCalls (bytes: number): number {
+  return bytes > 16 * 1024 ? 5_000 : 100_000
+}
 
 /** The baseline's work: toString + JSON.parse + the checks over the document. */
 function checked (endpoint: Endpoint, raw: Buffer): number {
@@ -40,22 +59,52 @@ function bodies (): Body[] {
 }
 
 export async function main (argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { rounds: { type: 'string', default: '5' }, 'min-ms': { type: 'string', default: '300' }, 'no-record': { type: 'boolean', default: false } } })
+  const { values } = parseArgs({ args: argv, options: { rounds: { type: 'string', default: '5' }, 'min-ms': { type: 'string', default: '300' }, 'no-record': { type: 'boolean', default: false }, baseline: { type: 'string' }, loop: { type: 'string' }, calls: { type: 'string' }, src: { type: 'string' } } })
+  if (values.loop !== undefined) {
+    // A child counted by perf (instructionsPerCall): the loop alone, no output.
+    const parse = values.src === undefined ? parseRequest : await loadParse(values.src)
+    const b = bodies()[Number(values.loop)]!
+    let sink = 0
+    for (let n = Number(values.calls); n > 0; n--) sink += parse(b.endpoint, b.raw).promptChars
+    if (sink === -1) console.log('')
+    return
+  }
   const rounds = Number(values.rounds)
   const minMs = Number(values['min-ms'])
+  let base: { parse: Parse, label: string, src: string } | null = null
+  if (values.baseline !== undefined) {
+    process.stderr.write(`request-parse: building ${values.baseline}...\n`)
+    const { cli, commit } = buildBaseline(values.baseline, mkdtempSync(join(tmpdir(), 'swy-request-parse-baseline-')))
+    const src = join(dirname(cli), '..')
+    base = { parse: await loadParse(src), label: commit, src }
+  }
+  const counts = perfCounts()
+  const inst = (i: number, bytes: number, src?: string): number => counts ? instructionsPerCall(['request-parse', '--loop', String(i), ...(src === undefined ? [] : ['--src', src])], countCalls(bytes)) : NaN
   const rows: Array<Array<string | number>> = []
   let sink = 0
-  for (const b of bodies()) {
+  const all = bodies()
+  for (let i = 0; i < all.length; i++) {
+    const b = all[i]!
     process.stderr.write(`request-parse: ${b.name}...\n`)
     // Both must agree before either is timed.
     if (parseRequest(b.endpoint, b.raw).promptChars !== checked(b.endpoint, b.raw)) throw new Error(`the two readings of '${b.name}' disagree`)
     const scan = time(() => { sink += parseRequest(b.endpoint, b.raw).promptChars }, rounds, minMs)
     const parse = time(() => { sink += checked(b.endpoint, b.raw) }, rounds, minMs)
-    rows.push([b.name, b.raw.length, parseRequest(b.endpoint, b.raw).scanned ? 'scan' : 'JSON.parse', scan, parse, parse / scan])
+    const iScan = inst(i, b.raw.length)
+    const row: Array<string | number> = [b.name, b.raw.length, parseRequest(b.endpoint, b.raw).scanned ? 'scan' : 'JSON.parse', scan, parse, parse / scan, iScan]
+    if (base !== null) {
+      const bp = base.parse
+      const tBase = time(() => { sink += bp(b.endpoint, b.raw).promptChars }, rounds, minMs)
+      const iBase = inst(i, b.raw.length, base.src)
+      row.push(tBase, iBase, iScan / iBase)
+    }
+    rows.push(row)
   }
   if (sink === 0) console.log('')
-  const header = `request-parse — ${await machine()}\ncommand: npm run bench -- request-parse ${argv.join(' ')}\nper request body: parseRequest (one pass over the bytes up to 2 KiB, nothing built; JSON.parse past that) vs toString + JSON.parse + the same checks; median of ${rounds} passes of ${minMs} ms`
-  const t = table(['body', 'bytes', 'parseRequest reads by', 'parseRequest µs', 'JSON.parse + checks µs', 'speed-up'], rows)
+  const perfNote = counts ? '; inst: parseRequest\'s user-space instructions per body (perf stat of 2N calls in a child minus N)' : '; inst: - (perf cannot count here)'
+  const vs = base === null ? '' : `; @ ${base.label}: parseRequest built from ${values.baseline}`
+  const header = `request-parse — ${await machine()}\ncommand: npm run bench -- request-parse ${argv.join(' ')}\nper request body: parseRequest (one pass over the bytes up to 2 KiB, nothing built; JSON.parse past that) vs toString + JSON.parse + the same checks; median of ${rounds} passes of ${minMs} ms${perfNote}${vs}`
+  const t = table(['body', 'bytes', 'parseRequest reads by', 'parseRequest µs', 'JSON.parse + checks µs', 'speed-up', 'inst', ...(base === null ? [] : [`@ ${base.label} µs`, `inst @ ${base.label}`, 'inst now ÷ then'])], rows)
   console.log('\n' + header + '\n\n' + t)
-  if (!values['no-record']) recordFigures('request-parse', `## request-parse\n\n${header.replace('\n', '\n\n')}\n\n${t}\n`)
+  if (!values['no-record']) recordFigures('request-parse', `## request-parse\n\n${header.replace(/\n/g, '\n\n')}\n\n${t}\n`)
 }

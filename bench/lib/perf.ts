@@ -6,6 +6,8 @@
  * perf_event_paranoid), callers leave the column out.
  */
 import { spawn, spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { median } from './table.js'
 
 /** Whether `perf stat -e instructions:u` counts here (perf installed, hardware counters visible). */
 export function perfCounts (): boolean {
@@ -27,4 +29,29 @@ export function userInstructions (pids: number[], seconds: number): Promise<numb
       resolve(Number.isFinite(n) ? n : NaN)
     })
   })
+}
+
+/** dist/bench/run.js, the bench entry a child process runs a loop through. */
+const RUN_JS = fileURLToPath(new URL('../run.js', import.meta.url))
+
+/** User-space instructions `node dist/bench/run.js <args>` executes (NaN if perf fails). */
+function countRun (args: string[]): number {
+  const r = spawnSync('perf', ['stat', '-x', ',', '-e', 'instructions:u', '--', process.execPath, RUN_JS, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] })
+  if (r.error !== undefined || r.status !== 0) return NaN
+  const n = Number(r.stderr.split('\n').find(l => l.includes('instructions'))?.split(',')[0])
+  return Number.isFinite(n) ? n : NaN
+}
+
+/**
+ * User-space instructions per call of a loop a scenario runs in a child process when asked
+ * (`<scenario> ... --calls N`): perf stat of 2N calls minus that of N, so node's start-up, the
+ * module loads and the JIT's warm-up (which both runs pay) drop out; the median of three such
+ * pairs, as the JIT does not compile the same code every run (a few percent apart for a parse of
+ * a 1 KiB body). For per-parse figures a time per call cannot give on a shared machine. NaN
+ * without perf.
+ */
+export function instructionsPerCall (args: string[], calls: number): number {
+  const per: number[] = []
+  for (let k = 0; k < 3; k++) per.push((countRun([...args, '--calls', String(2 * calls)]) - countRun([...args, '--calls', String(calls)])) / calls)
+  return median(per)
 }
