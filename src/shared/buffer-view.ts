@@ -37,3 +37,13 @@ export class BufferViews {
     return out
   }
 }
+
+/**
+ * `b` as a view (itself when it is one already), for code whose loops should see one kind of
+ * buffer: V8 compiles a loop that has seen both node's Buffers and these views with a map check
+ * per access (~3.5% more instructions per answer head when one parse in 128 got a Buffer). A
+ * call into C++ for the ArrayBuffer: for the rare inputs that are not views of a read.
+ */
+export function asView (b: Buffer): Buffer {
+  return b instanceof BufferView ? b : new BufferView(b.buffer as ArrayBuffer, b.byteOffset, b.length) as unknown as Buffer
+}

@@ -1,7 +1,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { Buffer } from 'node:buffer'
-import { BufferViews } from '../../src/shared/buffer-view.js'
+import { asView, BufferViews } from '../../src/shared/buffer-view.js'
 
 test('a view shares its base\'s memory and behaves as a Buffer for every caller', () => {
   const base = Buffer.from('hello, views of a read buffer')
@@ -26,4 +26,18 @@ test('a copy is its own memory: later writes to the base do not reach it', () =>
   base.fill(0x78)
   assert.equal(c.toString(), '345')
   assert.equal(views.view(0, 2).toString(), 'xx', 'views of a base that is itself a view start at its offset')
+})
+
+test('asView gives a view as it is, and any other Buffer as a view of the same memory', () => {
+  const views = new BufferViews(Buffer.from('abcdef'))
+  const v = views.view(1, 4)
+  assert.equal(asView(v), v)
+  const b = Buffer.concat([Buffer.from('xy'), Buffer.from('z')])
+  const w = asView(b)
+  assert.notEqual(w, b)
+  assert.ok(Buffer.isBuffer(w))
+  assert.equal(w.toString(), 'xyz')
+  b[0] = 0x58 // 'X'
+  assert.equal(w.toString(), 'Xyz', 'the view shares the Buffer\'s memory')
+  assert.equal(asView(w), w)
 })

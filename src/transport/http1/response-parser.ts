@@ -18,7 +18,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { Buffer } from 'node:buffer'
 import { errors, parserError, socketError } from './errors.js'
 import { fieldValue } from '../../shared/http-fields.js'
-import type { BufferViews } from '../../shared/buffer-view.js'
+import { asView, type BufferViews } from '../../shared/buffer-view.js'
 
 /** What the parser tells its owner. A `false` return stops the parse; the rest of the bytes are held. */
 export interface ResponseSink {
@@ -217,9 +217,11 @@ export class ResponseParser {
 
   /**
    * Parses `input` from `off`. `views`: input is views.base from its start (a read into a shared
-   * buffer), so body pieces are cut as cheap views (shared/buffer-view.ts).
+   * buffer), so body pieces are cut as cheap views (shared/buffer-view.ts). Any other input (held
+   * or joined bytes) is made a view too, so the byte loops only ever see one kind of buffer.
    */
   execute (input: Buffer, off: number, views: BufferViews | null = null): number {
+    if (views === null) input = asView(input)
     let buf = input
     let len = buf.length
     let i = off
@@ -235,7 +237,7 @@ export class ResponseParser {
             this.partial = null
             resumed = true
             from = Math.max(0, p.length - 3)
-            buf = i < len ? Buffer.concat([p, buf.subarray(i)]) : p
+            buf = asView(i < len ? Buffer.concat([p, buf.subarray(i)]) : p)
             len = buf.length
             start = 0
           }
@@ -308,7 +310,7 @@ export class ResponseParser {
             return NEED_MORE
           }
           if (this.partial !== null) {
-            line = Buffer.concat([this.partial, buf.subarray(i, lf)])
+            line = asView(Buffer.concat([this.partial, buf.subarray(i, lf)]))
             this.partial = null
             ls = 0
             le = line.length
