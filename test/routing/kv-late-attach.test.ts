@@ -1,18 +1,10 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { createServer, type AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { startMockFleet } from '../../src/mocker/index.js'
 import { builtinTokenizer } from '../../src/tokenize/index.js'
 import { startGateway } from '../fixtures/gateway.js'
-
-async function freePort (): Promise<number> {
-  const s = createServer()
-  await new Promise<void>(resolve => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>(resolve => s.close(() => resolve()))
-  return port
-}
+import { laterPort } from '../fixtures/ports.js'
 
 async function until (cond: () => boolean, ms: number, what: string): Promise<void> {
   const end = Date.now() + ms
@@ -23,7 +15,8 @@ async function until (cond: () => boolean, ms: number, what: string): Promise<vo
 }
 
 test('a worker added by POST /workers before its engine is up gets its KV events attached once discovery succeeds', async () => {
-  const [port, kvPort, replayPort] = [await freePort(), await freePort(), await freePort()]
+  // Bound only after the gateway has tried the worker: ports no outgoing connection can take meanwhile.
+  const [port, kvPort, replayPort] = [await laterPort(), await laterPort(), await laterPort()]
   const gw = await startGateway(['--policy', 'kv', '--discovery-retries', '1', '--discovery-timeout', '200ms'])
   let fleet: Awaited<ReturnType<typeof startMockFleet>> | null = null
   try {
