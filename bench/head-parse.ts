@@ -16,17 +16,15 @@
  * Time per head moves 20-50% between runs on a shared machine; instructions move a few percent.
  */
 import { Buffer } from 'node:buffer'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { COMPLETE, ResponseParser } from '../src/transport/http1/response-parser.js'
 import { parseRequestHead } from '../src/frontend/http1/request-head.js'
 import { BufferViews } from '../src/shared/buffer-view.js'
-import { buildBaseline } from './lib/baseline.js'
+import { baselineSource } from './lib/baseline.js'
 import { recordFigures } from './lib/docs.js'
-import { instructionsPerCall, perfCounts } from './lib/perf.js'
+import { instructionsPerCall, perfCounts, runLoop } from './lib/perf.js'
 import { machine, table, timePerCall } from './lib/table.js'
 
 const RESPONSES: Array<{ name: string, bytes: Buffer }> = [
@@ -109,10 +107,7 @@ export async function main (argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { rounds: { type: 'string', default: '5' }, 'min-ms': { type: 'string', default: '300' }, baseline: { type: 'string' }, 'no-record': { type: 'boolean', default: false }, loop: { type: 'string' }, calls: { type: 'string' }, src: { type: 'string' } } })
   if (values.loop !== undefined) {
     // A child counted by perf (instructionsPerCall): the loop alone, no output.
-    const fn = caseFn(values.src === undefined ? THIS_BUILD : await loadBuild(values.src), values.loop)
-    let sink = 0
-    for (let n = Number(values.calls); n > 0; n--) sink += fn()
-    if (sink === -1) console.log('')
+    runLoop(caseFn(values.src === undefined ? THIS_BUILD : await loadBuild(values.src), values.loop), Number(values.calls))
     return
   }
   const rounds = Number(values.rounds)
@@ -120,13 +115,12 @@ export async function main (argv: string[]): Promise<void> {
   let base: (Build & { label: string, src: string }) | null = null
   if (values.baseline !== undefined) {
     process.stderr.write(`head-parse: building ${values.baseline}...\n`)
-    const { cli, commit } = buildBaseline(values.baseline, mkdtempSync(join(tmpdir(), 'swy-head-parse-baseline-')))
-    const src = join(dirname(cli), '..')
+    const { src, commit } = baselineSource(values.baseline, 'head-parse')
     base = { ...await loadBuild(src), label: commit, src }
   }
   const counts = perfCounts()
   /** User instructions per head for `key` in this build (src undefined) or the baseline's. */
-  const inst = (key: string, src?: string): number => counts ? instructionsPerCall(['head-parse', '--loop', key, ...(src === undefined ? [] : ['--src', src])], COUNT_CALLS) : NaN
+  const inst = (key: string, src?: string): number => counts ? instructionsPerCall('head-parse', key, src, COUNT_CALLS) : NaN
   let sink = 0
   const resRows: Array<Array<string | number>> = []
   for (let i = 0; i < RESPONSES.length; i++) {

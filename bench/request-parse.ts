@@ -9,15 +9,13 @@
  * `--baseline REF` adds parseRequest built from REF (bench/lib/baseline.ts), side by side.
  */
 import { Buffer } from 'node:buffer'
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { parseRequest, parseRequestDocument, type Endpoint } from '../src/frontend/validate.js'
-import { buildBaseline } from './lib/baseline.js'
+import { baselineSource } from './lib/baseline.js'
 import { recordFigures } from './lib/docs.js'
-import { instructionsPerCall, perfCounts } from './lib/perf.js'
+import { instructionsPerCall, perfCounts, runLoop } from './lib/perf.js'
 import { machine, table, timePerCall as time } from './lib/table.js'
 
 type Parse = typeof parseRequest
@@ -64,9 +62,7 @@ export async function main (argv: string[]): Promise<void> {
     // A child counted by perf (instructionsPerCall): the loop alone, no output.
     const parse = values.src === undefined ? parseRequest : await loadParse(values.src)
     const b = bodies()[Number(values.loop)]!
-    let sink = 0
-    for (let n = Number(values.calls); n > 0; n--) sink += parse(b.endpoint, b.raw).promptChars
-    if (sink === -1) console.log('')
+    runLoop(() => parse(b.endpoint, b.raw).promptChars, Number(values.calls))
     return
   }
   const rounds = Number(values.rounds)
@@ -74,12 +70,11 @@ export async function main (argv: string[]): Promise<void> {
   let base: { parse: Parse, label: string, src: string } | null = null
   if (values.baseline !== undefined) {
     process.stderr.write(`request-parse: building ${values.baseline}...\n`)
-    const { cli, commit } = buildBaseline(values.baseline, mkdtempSync(join(tmpdir(), 'swy-request-parse-baseline-')))
-    const src = join(dirname(cli), '..')
+    const { src, commit } = baselineSource(values.baseline, 'request-parse')
     base = { parse: await loadParse(src), label: commit, src }
   }
   const counts = perfCounts()
-  const inst = (i: number, bytes: number, src?: string): number => counts ? instructionsPerCall(['request-parse', '--loop', String(i), ...(src === undefined ? [] : ['--src', src])], countCalls(bytes)) : NaN
+  const inst = (i: number, bytes: number, src?: string): number => counts ? instructionsPerCall('request-parse', String(i), src, countCalls(bytes)) : NaN
   const rows: Array<Array<string | number>> = []
   let sink = 0
   const all = bodies()

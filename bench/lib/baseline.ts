@@ -8,8 +8,9 @@
  * from the checkout's may not build; the error says so).
  */
 import { execFileSync, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, symlinkSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 
 /** Builds `ref` under `dir`; returns the path of its CLI entry (dist/src/cli/main.js) and the commit it resolved to. */
 export function buildBaseline (ref: string, dir: string): { cli: string, commit: string } {
@@ -27,4 +28,13 @@ export function buildBaseline (ref: string, dir: string): { cli: string, commit:
   const cli = join(out, 'dist', 'src', 'cli', 'main.js')
   if (tsc.status !== 0 || !existsSync(cli)) throw new Error(`building ${ref} (${commit}) failed:\n${tsc.stdout}${tsc.stderr}`)
   return { cli, commit }
+}
+
+/**
+ * Builds `ref` in a fresh scratch directory for a scenario that imports its modules (not its CLI):
+ * the compiled src/ directory (dist/src) and the commit.
+ */
+export function baselineSource (ref: string, scenario: string): { src: string, commit: string } {
+  const { cli, commit } = buildBaseline(ref, mkdtempSync(join(tmpdir(), `swy-${scenario}-baseline-`)))
+  return { src: join(dirname(cli), '..'), commit }
 }

@@ -43,15 +43,23 @@ function countRun (args: string[]): number {
 }
 
 /**
- * User-space instructions per call of a loop a scenario runs in a child process when asked
- * (`<scenario> ... --calls N`): perf stat of 2N calls minus that of N, so node's start-up, the
- * module loads and the JIT's warm-up (which both runs pay) drop out; the median of three such
- * pairs, as the JIT does not compile the same code every run (a few percent apart for a parse of
- * a 1 KiB body). For per-parse figures a time per call cannot give on a shared machine. NaN
- * without perf.
+ * User-space instructions per call of the loop `key` a scenario runs in a child process
+ * (`<scenario> --loop KEY --calls N [--src DIR]`, see runLoop; `src`: a baseline's compiled src/
+ * to take the code from): perf stat of 2N calls minus that of N, so node's start-up, the module
+ * loads and the JIT's warm-up (which both runs pay) drop out; the median of three such pairs, as
+ * the JIT does not compile the same code every run (a few percent apart for a parse of a 1 KiB
+ * body). For per-parse figures a time per call cannot give on a shared machine. NaN without perf.
  */
-export function instructionsPerCall (args: string[], calls: number): number {
+export function instructionsPerCall (scenario: string, key: string, src: string | undefined, calls: number): number {
+  const args = [scenario, '--loop', key, ...(src === undefined ? [] : ['--src', src])]
   const per: number[] = []
   for (let k = 0; k < 3; k++) per.push((countRun([...args, '--calls', String(2 * calls)]) - countRun([...args, '--calls', String(calls)])) / calls)
   return median(per)
+}
+
+/** The child's side of instructionsPerCall: `fn` `calls` times, nothing printed (its results summed, so no call is dropped). */
+export function runLoop (fn: () => number, calls: number): void {
+  let sink = 0
+  for (let n = calls; n > 0; n--) sink += fn()
+  if (sink === -1) console.log('')
 }

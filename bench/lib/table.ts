@@ -22,7 +22,6 @@ export function median (xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2
 }
 
-/** One-line description of the machine, for the figures' provenance. */
 /** Median µs per call of `fn` over `rounds` timed passes of at least `minMs` each (after one warm-up pass). */
 export function timePerCall (fn: () => void, rounds: number, minMs: number): number {
   const passes: number[] = []
@@ -36,6 +35,7 @@ export function timePerCall (fn: () => void, rounds: number, minMs: number): num
   return median(passes)
 }
 
+/** One-line description of the machine, for the figures' provenance. */
 export async function machine (): Promise<string> {
   const os = await import('node:os')
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu'

@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer'
 import type { IncomingHttpHeaders } from 'node:http'
 import { fieldValue, firstValue } from '../../shared/http-fields.js'
+import { charCodes } from '../../shared/char-codes.js'
 
 /**
  * A request the fast server parsed itself: method, target, headers, and the whole body (the
@@ -154,12 +155,11 @@ const NAMES: ReadonlyMap<string, number> = new Map([
  * of the head or looking for its colon: a lowercased substring looked up in a Map cost three times
  * the rest of the parse of wrk's three-header head (string hashing and ICU's lowercasing per
  * name), and an indexOf for each line's colon ~150 user instructions (a line the parse does not
- * act on needs only its end). The names are arrays of codes, not strings: charCodeAt on a string
- * checks its representation at every call.
+ * act on needs only its end). The names are char codes, not strings (shared/char-codes.ts).
  */
 interface KnownName { readonly codes: readonly number[], readonly kind: number }
 const BY_FIRST: KnownName[][] = Array.from({ length: 128 }, () => [])
-for (const [name, kind] of NAMES) BY_FIRST[name.charCodeAt(0)]!.push({ codes: Array.from(name, c => c.charCodeAt(0)), kind })
+for (const [name, kind] of NAMES) BY_FIRST[name.charCodeAt(0)]!.push({ codes: charCodes(name), kind })
 
 /**
  * The known name the field line at `head[at]` starts with, or null. A match is the whole name:

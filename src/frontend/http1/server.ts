@@ -157,14 +157,13 @@ class Connection implements ResponseOwner {
     this.deadline = Date.now() + server.opts.headersTimeout
   }
 
-  /** `b` itself, or a copy of it when it is a view of the shared read buffer (`viewed`). */
-  private keep (b: Buffer, viewed = this.sharedReads): Buffer {
-    return viewed ? Buffer.from(b) : b
-  }
-
-  /** b[start, end): a view of `b`, or a copy when `b` is a read's view of the shared buffer (which starts at its start). */
-  private keepRange (b: Buffer, start: number, end: number, viewed = this.sharedReads): Buffer {
-    return viewed ? READ_VIEWS.copy(start, end) : b.subarray(start, end)
+  /**
+   * b[start, end) to keep past this read: a copy when `b` is a read's view of the shared buffer
+   * (`viewed`; a read starts at its start), else `b` or a view of it.
+   */
+  private keep (b: Buffer, viewed = this.sharedReads, start = 0, end = b.length): Buffer {
+    if (viewed) return READ_VIEWS.copy(start, end)
+    return start === 0 && end === b.length ? b : b.subarray(start, end)
   }
 
   data (chunk: Buffer): void {
@@ -184,7 +183,7 @@ class Connection implements ResponseOwner {
       }
       chunk.copy(body, this.got, 0, want)
       this.got = body.length
-      if (chunk.length > want) this.pending = this.keepRange(chunk, want, chunk.length)
+      if (chunk.length > want) this.pending = this.keep(chunk, this.sharedReads, want)
       this.req!.body = body
       this.body = null
       this.dispatch(this.req!)
@@ -227,8 +226,8 @@ class Connection implements ResponseOwner {
     }
     const have = buf.length - headEnd
     if (have >= length) {
-      if (length > 0) req.body = this.keepRange(buf, headEnd, headEnd + length, viewed)
-      if (have > length) this.pending = this.keepRange(buf, headEnd + length, buf.length, viewed)
+      if (length > 0) req.body = this.keep(buf, viewed, headEnd, headEnd + length)
+      if (have > length) this.pending = this.keep(buf, viewed, headEnd + length)
       this.dispatch(req)
       return
     }

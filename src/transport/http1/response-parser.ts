@@ -19,6 +19,7 @@ import { Buffer } from 'node:buffer'
 import { errors, parserError, socketError } from './errors.js'
 import { fieldValue } from '../../shared/http-fields.js'
 import { asView, type BufferViews } from '../../shared/buffer-view.js'
+import { charCodes } from '../../shared/char-codes.js'
 
 /** What the parser tells its owner. A `false` return stops the parse; the rest of the bytes are held. */
 export interface ResponseSink {
@@ -281,7 +282,7 @@ export class ResponseParser {
         case S_BODY_LEN: {
           if (i >= len) return NEED_MORE
           const n = Math.min(this.remaining, len - i)
-          const chunk = i === 0 && n === len ? buf : views !== null && buf === input ? views.view(i, i + n) : buf.subarray(i, i + n)
+          const chunk = i === 0 && n === len ? buf : piece(buf, input, views, i, i + n)
           i += n
           this.remaining -= n
           if (this.remaining === 0) this.state = S_END
@@ -290,7 +291,7 @@ export class ResponseParser {
         }
         case S_BODY_CLOSE: {
           if (i >= len) return NEED_MORE
-          const chunk = i === 0 ? buf : views !== null && buf === input ? views.view(i, len) : buf.subarray(i)
+          const chunk = i === 0 ? buf : piece(buf, input, views, i, len)
           i = len
           if (!sink.onBody(chunk)) return this.stop(buf, i)
           continue
@@ -333,7 +334,7 @@ export class ResponseParser {
         case S_CHUNK_DATA: {
           if (i >= len) return NEED_MORE
           const n = Math.min(this.remaining, len - i)
-          const chunk = views !== null && buf === input ? views.view(i, i + n) : buf.subarray(i, i + n)
+          const chunk = piece(buf, input, views, i, i + n)
           i += n
           this.remaining -= n
           if (this.remaining === 0) this.state = S_CHUNK_CRLF
@@ -706,17 +707,17 @@ function knownName (buf: Buffer, at: number, n: number): KnownName {
   return NONE
 }
 
-/**
- * Lowercase ASCII words as char codes, for bytesAre: charCodeAt on a string argument checks its
- * representation at every char (bytesAre was 4% of a node answer's head parse with strings).
- */
-function codes (word: string): readonly number[] {
-  return Array.from(word, c => c.charCodeAt(0))
+// The words bytesAre looks for, as char codes (shared/char-codes.ts): with strings it was 4% of
+// a node answer's head parse.
+const KEEP_ALIVE = charCodes('keep-alive')
+const CLOSE = charCodes('close')
+const CHUNKED = charCodes('chunked')
+const TIMEOUT = charCodes('timeout=')
+
+/** buf[from, to) for the sink: a cheap view when buf is the read `views` were made for (`input`), else a subarray. */
+function piece (buf: Buffer, input: Buffer, views: BufferViews | null, from: number, to: number): Buffer {
+  return views !== null && buf === input ? views.view(from, to) : buf.subarray(from, to)
 }
-const KEEP_ALIVE = codes('keep-alive')
-const CLOSE = codes('close')
-const CHUNKED = codes('chunked')
-const TIMEOUT = codes('timeout=')
 
 /** Whether buf[from, to) is the word `lower` (codes of lowercase ASCII), ignoring case. */
 function bytesAre (buf: Buffer, from: number, to: number, lower: readonly number[]): boolean {
