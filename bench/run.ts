@@ -11,6 +11,7 @@ const SCENARIOS: Record<string, { about: string, load: () => Promise<{ main: (ar
   transport: { about: 'the same mock fleet over HTTP/SSE vs the native transport, paced streams: gateway CPU per token, TTFT, ITL', load: () => import('./transport.js') },
   'request-parse': { about: 'reading an OpenAI request body: the one-pass byte scan vs JSON.parse + checks, small to 64 KiB bodies, µs and instructions per body; --baseline REF side by side', load: () => import('./request-parse.js') },
   'head-parse': { about: 'the worker answer\'s head (forward-lines bytes vs headers object) and the client request\'s head, ns and instructions per head; --baseline REF side by side', load: () => import('./head-parse.js') },
+  primitives: { about: 'the request path\'s small hand-written pieces (request id, read-buffer views and copies) vs the node call each replaces: instructions and ns per call', load: () => import('./primitives.js') },
   tokenize: { about: 'chat template + Qwen3 tokenizer per request: plain vs the segment cache, fresh / shared system prompt / multi-turn', load: () => import('./tokenize.js') },
   selection: { about: 'ns and bytes per routing decision vs worker count, with and without registry churn', load: () => import('./selection.js') },
   'kv-index': { about: 'KV block events applied per second and lookup latency vs prompt length and worker count', load: () => import('./kv-index.js') },

@@ -2,11 +2,12 @@
  * Views of one long-lived buffer (a socket read buffer) made for less than Buffer#subarray costs.
  *
  * Why: a proxied request cuts several views out of its read buffers (each read, its body, the
- * worker's answer body) and subarray costs about 650 user-space instructions a view on node 20:
- * the species lookup, a call into C++ for the source's ArrayBuffer, node's FastBuffer
- * constructor. A view made from the ArrayBuffer and offset read once, as an instance of a plain
- * Uint8Array subclass, costs about 140 (`perf stat` over 5M views). Its prototype is
- * Buffer.prototype, so it is a Buffer to every caller (Buffer.isBuffer, toString, copy...).
+ * worker's answer body), and subarray is dear on node 20: the species lookup, a call into C++
+ * for the source's ArrayBuffer, node's FastBuffer constructor. A view made from the ArrayBuffer
+ * and offset read once, as an instance of a plain Uint8Array subclass, costs 0.41x the user-space
+ * instructions of a subarray, and a copy out of the buffer 0.56x of Buffer.from(subarray)
+ * (`npm run bench -- primitives`). Its prototype is Buffer.prototype, so it is a Buffer to every
+ * caller (Buffer.isBuffer, toString, copy...).
  */
 import { Buffer } from 'node:buffer'
 
