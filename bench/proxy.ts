@@ -20,10 +20,11 @@
  * Load: wrk, one thread, POST /v1/chat/completions; modes json (non-streaming, max_tokens 16),
  * json8k (the same with an 8 KiB user message: what reading a real prompt costs), stream16 and
  * stream256 (SSE, 16 / 256 chunks); concurrency 64 and 256. Each cell runs
- * `--duration` seconds (stream256 twice that), after a `--warmup` run the first time; `--rounds`
- * rounds, the order of targets rotating every round; the table quotes medians over rounds and
- * the ratios are the median of per-round ratios (cells of one round are seconds apart, so the
- * drift of a shared machine cancels).
+ * `--duration` seconds (stream256 twice that). Every round each proxy is started afresh and
+ * runs all its cells back to back, after `--warmup` seconds of load spread over its cells (at
+ * least 1 s each; see the loop for why); `--rounds` rounds, the order of targets rotating every round; the table quotes
+ * medians over rounds and the ratios are the median of per-round ratios (cells of one round are
+ * a few minutes apart at most, so most of a shared machine's drift cancels).
  *
  * CPU per request: the proxy process's utime + stime (/proc/<pid>/stat; nginx: master and worker
  * summed) over a window inside the wrk run (0.5 s after its start to 0.5 s before its end, so
@@ -40,7 +41,7 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { alive, cpuOf, ensureCommand, findPortkey, startTargets, upstreamStats, type Target as PeerTarget, type UpStats } from './lib/peers.js'
+import { alive, cpuOf, ensureCommand, findPortkey, startPeer, startTargets, upstreamStats, type PeerKind, type Target as PeerTarget, type UpStats } from './lib/peers.js'
 import { freePort, start, waitForPort, type Proc } from './lib/proc.js'
 import { recordFigures } from './lib/docs.js'
 import { fmt, machine, median, table } from './lib/table.js'
@@ -165,7 +166,7 @@ async function upstreamDone (ports: number[]): Promise<number[]> {
   return (await upstreamStatsAt(ports)).map(s => s.done)
 }
 
-async function verify (t: Target, upPorts: number[]): Promise<void> {
+async function verify (t: Target, upPorts: number[], spread = true): Promise<void> {
   // The gateway listens before its workers are registered: wait for the first good answer.
   const deadline = Date.now() + 20_000
   for (;;) {
@@ -175,6 +176,9 @@ async function verify (t: Target, upPorts: number[]): Promise<void> {
     await sleep(100)
   }
   for (const mode of Object.keys(MODES) as Mode[]) checkAnswer(t.name, mode, await post(t.url, mode, t.headers))
+  // A restarted proxy skips the spread check: it passed it at start, and the previous target's
+  // stragglers (Portkey works off its backlog after wrk leaves) would reach the upstreams meanwhile.
+  if (!spread) return
   // 16 requests: Portkey balances at random, and 16 miss one upstream once in 30,000 runs.
   const n = 16
   const before = await upstreamDone(upPorts)
@@ -192,7 +196,7 @@ export async function main (argv: string[]): Promise<void> {
     args: argv,
     options: {
       duration: { type: 'string', default: '3' },
-      warmup: { type: 'string', default: '1' },
+      warmup: { type: 'string', default: '8' },
       rounds: { type: 'string', default: '3' },
       modes: { type: 'string', default: Object.keys(MODES).join(',') },
       concurrency: { type: 'string', default: '64,256' },
@@ -207,9 +211,9 @@ export async function main (argv: string[]): Promise<void> {
     }
   })
   if (values.help) {
-    console.log(`npm run bench -- proxy [--duration S=3] [--warmup S=1] [--rounds N=3] [--modes ${Object.keys(MODES).join(',')}]
+    console.log(`npm run bench -- proxy [--duration S=3] [--warmup S=8 per proxy and round] [--rounds N=3] [--modes ${Object.keys(MODES).join(',')}]
   [--concurrency 64,256] [--targets ${TARGETS.join(',')}] [--json FILE] [--no-install]
-  [--cpu-prof DIR (the gateways run under node --cpu-prof)] [--pin (proxy alone on the last CPU, the rest on the others)]
+  [--cpu-prof DIR (the gateways run under node --cpu-prof; the last round's profiles are kept)] [--pin (proxy alone on the last CPU, the rest on the others)]
   [--baseline REF (also the gateway as built from git REF, info log level like 'gateway', compared side by side)]`)
     return
   }
@@ -218,6 +222,8 @@ export async function main (argv: string[]): Promise<void> {
   const rounds = Number(values.rounds)
   const modes = values.modes.split(',') as Mode[]
   const concs = values.concurrency.split(',').map(Number)
+  // The warm-up is spread over a proxy's cells (each mode and concurrency), whole seconds for wrk.
+  const cellWarmupS = warmupS === 0 ? 0 : Math.max(1, Math.round(warmupS / (modes.length * concs.length)))
   let names = values.targets.split(',') as TargetName[]
   for (const m of modes) if (!(m in MODES)) throw new Error(`unknown mode '${m}'; modes: ${Object.keys(MODES).join(', ')}`)
   for (const n of names) if (!TARGETS.includes(n)) throw new Error(`unknown target '${n}'; targets: ${TARGETS.join(', ')}`)
@@ -348,8 +354,8 @@ export async function main (argv: string[]): Promise<void> {
     }
     const cells: Cell[] = []
     const total = rounds * modes.length * concs.length * targets.length
-    const est = Math.round(rounds * modes.reduce((a, m) => a + (MODES[m].long ? 2 : 1), 0) * concs.length * targets.length * (durationS + 0.3) + modes.length * concs.length * targets.length * (warmupS + 0.3))
-    process.stderr.write(`proxy: ${targets.length} targets x ${modes.length} modes x ${concs.length} concurrencies x ${rounds} rounds, ${durationS} s each (+${warmupS} s warm-up the first time): about ${Math.ceil(est / 60)} min\n`)
+    const est = Math.round(rounds * modes.reduce((a, m) => a + (MODES[m].long ? 2 : 1), 0) * concs.length * targets.length * (durationS + 0.3) + rounds * modes.length * concs.length * targets.length * (cellWarmupS + 0.3) + rounds * targets.length * 1.5)
+    process.stderr.write(`proxy: ${targets.length} targets x ${modes.length} modes x ${concs.length} concurrencies x ${rounds} rounds, ${durationS} s each (+${cellWarmupS} s warm-up each; every proxy restarted every round): about ${Math.ceil(est / 60)} min\n`)
     let k = 0
 
     const measure = async (t: Target, mode: Mode, conc: number, secs: number, windowed: boolean): Promise<{ w: WrkResult, cpuWindow: number, cpuWhole: number, units: number, startedWindow: number[], windowMs: number, instructions: number }> => {
@@ -388,17 +394,40 @@ export async function main (argv: string[]): Promise<void> {
       return { w, cpuWindow, cpuWhole: cpuOf(t.pids) - cpu0, units, startedWindow, windowMs, instructions }
     }
 
+    // Each round every proxy starts afresh, is warmed at every cell, then runs its cells back to
+    // back. A Node process left idle while the others run (a few minutes here) has its heap shrunk
+    // by V8's memory reducer, young generation included, which grows back only over tens of
+    // seconds of load; meanwhile scavenges come 10-40 times as often, promote much of what is in
+    // flight and start major GCs on the helper threads (a gateway idle 180 s: 56-68k user
+    // instructions per request over its next 9 s, against ~50k steady; /tmp experiment, session
+    // 12). Interleaving the targets cell by cell put that transient in every cell; a fresh process
+    // warmed at every mode and concurrency measures the steady cost per request under load, which
+    // is what the goals compare. The seconds after an idle spell are a separate cost (issue note).
     for (let round = 0; round < rounds; round++) {
-      for (const mode of modes) {
-        for (const conc of concs) {
-          for (let j = 0; j < targets.length; j++) {
-            const t = targets[(j + round) % targets.length]!
+      for (let j = 0; j < targets.length; j++) {
+        const t = targets[(j + round) % targets.length]!
+        if (round > 0 && t.proc !== null) {
+          await t.proc.stop()
+          const peer = await startPeer(t.name as PeerKind, setup)
+          procs.push(peer.proc)
+          Object.assign(t, { url: peer.url, proc: peer.proc, pids: peer.pids, headers: peer.headers })
+          await verify(t, upPorts, false)
+        }
+        if (cellWarmupS > 0) {
+          process.stderr.write(`round ${round + 1} ${t.name}: warming up, ${modes.length * concs.length} x ${cellWarmupS} s ... `)
+          let bad = 0
+          for (const mode of modes) {
+            for (const conc of concs) {
+              const wu = await measure(t, mode, conc, cellWarmupS, false)
+              bad += wu.w.non2xx + wu.w.socketErrors
+            }
+          }
+          process.stderr.write(bad > 0 ? `${bad} non-2xx or socket errors\n` : 'done\n')
+        }
+        for (const mode of modes) {
+          for (const conc of concs) {
             k++
             process.stderr.write(`[${k}/${total}] round ${round + 1} ${t.name} ${mode} c=${conc} ... `)
-            if (round === 0 && warmupS > 0) {
-              const wu = await measure(t, mode, conc, warmupS, false)
-              if (wu.w.non2xx + wu.w.socketErrors > 0) process.stderr.write(`(warm-up: ${wu.w.non2xx} non-2xx, ${wu.w.socketErrors} socket errors) `)
-            }
             const m = await measure(t, mode, conc, MODES[mode].long ? 2 * durationS : durationS, true)
             const cell: Cell = {
               round,
@@ -432,7 +461,7 @@ export async function main (argv: string[]): Promise<void> {
     const keep = (text: string): void => { report += text + '\n' } // table() prints already
     say(`\nproxy — ${await machine()}`)
     say(`command: npm run bench -- proxy${argv.length > 0 ? ' ' + argv.join(' ') : ''}`)
-    say(`wrk -t1 POST ${PATH}, ${durationS} s per cell (stream256 ${2 * durationS} s), median of ${rounds} round${rounds > 1 ? 's' : ''}; two fast upstreams (own processes)`)
+    say(`wrk -t1 POST ${PATH}, ${durationS} s per cell (stream256 ${2 * durationS} s), median of ${rounds} round${rounds > 1 ? 's' : ''}; two fast upstreams (own processes); every round each proxy starts afresh and gets ${cellWarmupS} s of load at each cell before its cells run back to back (steady state, not the seconds after an idle spell)`)
     say(`CPU = proxy process${names.includes('nginx') ? ' (nginx: master + worker)' : ''} utime+stime over the middle of each run ÷ completions (streams: ÷ tokens sent / tokens per request)${perf ? '; user kinst/req = thousands of user-space instructions per request over the same window (perf stat)' : ''}\n`)
     for (const n of notes) say(n)
     const pick = (t: TargetName, mode: Mode, conc: number): Cell[] => cells.filter(c => c.target === t && c.mode === mode && c.conc === conc)
@@ -534,7 +563,7 @@ export async function main (argv: string[]): Promise<void> {
       writeFileSync(values.json, JSON.stringify({ machine: await machine(), argv, durationS, warmupS, rounds, cells }, null, 2) + '\n')
       say(`\nraw results: ${values.json}`)
     }
-    if (values['cpu-prof'] !== undefined) say(`\ngateway CPU profiles: ${values['cpu-prof']} (written when the gateway exits)`)
+    if (values['cpu-prof'] !== undefined) say(`\ngateway CPU profiles of the last round: ${values['cpu-prof']} (written when the gateway exits)`)
     if (values['no-record'] !== true) recordFigures('proxy', `## proxy\n\n\`\`\`\n${report.trim()}\n\`\`\``)
   } catch (err) {
     // Interrupted: the signal handler cleans up and exits; the wrk it killed is no error.
