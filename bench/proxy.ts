@@ -416,8 +416,11 @@ export async function main (argv: string[]): Promise<void> {
         if (cellWarmupS > 0) {
           process.stderr.write(`round ${round + 1} ${t.name}: warming up, ${modes.length * concs.length} x ${cellWarmupS} s ... `)
           let bad = 0
-          for (const mode of modes) {
-            for (const conc of concs) {
+          // Backwards, so the warm-up ends at the first cell measured: a proxy that does not cancel
+          // upstream when wrk leaves (the socket floor, the bare proxy) would otherwise still be
+          // relaying the last warm-up's 256-token streams through that cell.
+          for (const mode of [...modes].reverse()) {
+            for (const conc of [...concs].reverse()) {
               const wu = await measure(t, mode, conc, cellWarmupS, false)
               bad += wu.w.non2xx + wu.w.socketErrors
             }
