@@ -22,9 +22,10 @@
  * stream256 (SSE, 16 / 256 chunks); concurrency 64 and 256. Each cell runs
  * `--duration` seconds (stream256 twice that). Every round each proxy is started afresh and
  * runs all its cells back to back, after `--warmup` seconds of load spread over its cells (at
- * least 1 s each; see the loop for why); `--rounds` rounds, the order of targets rotating every round; the table quotes
- * medians over rounds and the ratios are the median of per-round ratios (cells of one round are
- * a few minutes apart at most, so most of a shared machine's drift cancels).
+ * least 1 s each; see the loop for why); `--rounds` rounds, the order of targets rotating every
+ * round; the table quotes medians over rounds and the ratios are the median of per-round ratios
+ * (cells of one round are a few minutes apart at most, so most of a shared machine's drift
+ * cancels).
  *
  * CPU per request: the proxy process's utime + stime (/proc/<pid>/stat; nginx: master and worker
  * summed) over a window inside the wrk run (0.5 s after its start to 0.5 s before its end, so
@@ -401,8 +402,10 @@ export async function main (argv: string[]): Promise<void> {
     // flight and start major GCs on the helper threads (a gateway idle 180 s: 56-68k user
     // instructions per request over its next 9 s, against ~50k steady; /tmp experiment, session
     // 12). Interleaving the targets cell by cell put that transient in every cell; a fresh process
-    // warmed at every mode and concurrency measures the steady cost per request under load, which
-    // is what the goals compare. The seconds after an idle spell are a separate cost (issue note).
+    // warmed at every mode and concurrency has none. Its JIT may still be settling: 8 s of warm-up
+    // left the gateway's json cells at 54-82k, against 49-51k for a lone gateway under json load
+    // alone after 4 s (session 12); a longer --warmup gets nearer the steady cost. The seconds
+    // after an idle spell are a separate cost (issue note).
     for (let round = 0; round < rounds; round++) {
       for (let j = 0; j < targets.length; j++) {
         const t = targets[(j + round) % targets.length]!
@@ -464,7 +467,7 @@ export async function main (argv: string[]): Promise<void> {
     const keep = (text: string): void => { report += text + '\n' } // table() prints already
     say(`\nproxy — ${await machine()}`)
     say(`command: npm run bench -- proxy${argv.length > 0 ? ' ' + argv.join(' ') : ''}`)
-    say(`wrk -t1 POST ${PATH}, ${durationS} s per cell (stream256 ${2 * durationS} s), median of ${rounds} round${rounds > 1 ? 's' : ''}; two fast upstreams (own processes); every round each proxy starts afresh and gets ${cellWarmupS} s of load at each cell before its cells run back to back (steady state, not the seconds after an idle spell)`)
+    say(`wrk -t1 POST ${PATH}, ${durationS} s per cell (stream256 ${2 * durationS} s), median of ${rounds} round${rounds > 1 ? 's' : ''}; two fast upstreams (own processes); every round each proxy starts afresh and gets ${cellWarmupS} s of load at each cell before its cells run back to back (no idle spell before a cell)`)
     say(`CPU = proxy process${names.includes('nginx') ? ' (nginx: master + worker)' : ''} utime+stime over the middle of each run ÷ completions (streams: ÷ tokens sent / tokens per request)${perf ? '; user kinst/req = thousands of user-space instructions per request over the same window (perf stat)' : ''}\n`)
     for (const n of notes) say(n)
     const pick = (t: TargetName, mode: Mode, conc: number): Cell[] => cells.filter(c => c.target === t && c.mode === mode && c.conc === conc)
