@@ -13,8 +13,7 @@ import { median } from './table.js'
 export function perfCounts (): boolean {
   const r = spawnSync('perf', ['stat', '-x', ',', '-e', 'instructions:u', '--', 'true'], { encoding: 'utf8' })
   if (r.error !== undefined || r.status !== 0) return false
-  const n = Number(r.stderr.split('\n').find(l => l.includes('instructions'))?.split(',')[0])
-  return Number.isFinite(n) && n > 0
+  return instructionsIn(r.stderr) > 0
 }
 
 /** User-space instructions `pids` execute over the next `seconds` (NaN if perf fails). */
@@ -25,10 +24,15 @@ export function userInstructions (pids: number[], seconds: number): Promise<numb
     p.stderr.on('data', (d: Buffer) => { err += d.toString() })
     p.on('error', () => { resolve(NaN) })
     p.on('close', () => {
-      const n = Number(err.split('\n').find(l => l.includes('instructions'))?.split(',')[0])
-      resolve(Number.isFinite(n) ? n : NaN)
+      resolve(instructionsIn(err))
     })
   })
+}
+
+/** The instructions count in `perf stat -x ,` output (NaN when there is none, e.g. <not counted>). */
+function instructionsIn (stderr: string): number {
+  const n = Number(stderr.split('\n').find(l => l.includes('instructions'))?.split(',')[0])
+  return Number.isFinite(n) ? n : NaN
 }
 
 /** dist/bench/run.js, the bench entry a child process runs a loop through. */
@@ -38,8 +42,7 @@ const RUN_JS = fileURLToPath(new URL('../run.js', import.meta.url))
 function countRun (args: string[]): number {
   const r = spawnSync('perf', ['stat', '-x', ',', '-e', 'instructions:u', '--', process.execPath, RUN_JS, ...args], { encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] })
   if (r.error !== undefined || r.status !== 0) return NaN
-  const n = Number(r.stderr.split('\n').find(l => l.includes('instructions'))?.split(',')[0])
-  return Number.isFinite(n) ? n : NaN
+  return instructionsIn(r.stderr)
 }
 
 /**
