@@ -3,6 +3,7 @@ import { Gateway } from '../frontend/gateway.js'
 import { startMockFleet, type MockFleet } from '../mocker/index.js'
 import { ConfigError } from '../shared/errors.js'
 import { serveHelp } from './help.js'
+import { tuneHeapForGateway } from './heap-tuning.js'
 
 /** `switchyard serve`: load and validate the configuration, start the gateway, shut down on signals. */
 export async function runServe (argv: string[]): Promise<number> {
@@ -11,6 +12,7 @@ export async function runServe (argv: string[]): Promise<number> {
     console.log(serveHelp())
     return 0
   }
+  const heap = tuneHeapForGateway()
   let fleet: MockFleet | null = null
   // With NATS, workers come from the discovery bucket: no embedded fleet, and none is required.
   if (config.workers.length === 0 && config.mock_workers > 0 && config.nats === null) fleet = await startEmbeddedFleet(config)
@@ -36,7 +38,7 @@ export async function runServe (argv: string[]): Promise<number> {
   })
   const log = gateway.ctx.log
   const snap = gateway.ctx.registry.snapshot
-  log.info({ url, workers: snap.workers.length, models: snap.modelNames, policy: config.policy, embedded_fleet: fleet !== null }, 'switchyard listening')
+  log.info({ url, workers: snap.workers.length, models: snap.modelNames, policy: config.policy, embedded_fleet: fleet !== null, v8_pretenuring: heap === 'applied' ? 'off' : 'node flags' }, 'switchyard listening')
   if (fleet !== null) {
     console.error(`switchyard: gateway on ${url} in front of ${fleet.workers.length} embedded mock engines (model ${config.mock_model}). Try:\n` +
       `  curl -s ${url}/v1/chat/completions -H 'content-type: application/json' -d '{"model": "${config.mock_model}", "messages": [{"role": "user", "content": "Hello!"}], "max_tokens": 32}'`)

@@ -154,3 +154,26 @@ test('SIGTERM aborts what is still running when the grace period ends, and exits
     await up.close()
   }
 })
+
+test('serve turns V8 allocation-site pretenuring off, unless node was given the flag', async () => {
+  const up = await startUpstream({ models: ['m'] })
+  try {
+    for (const [nodeArgs, expected] of [[[], 'off'], [['--allocation-site-pretenuring'], 'node flags']] as const) {
+      const p = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--port', '0', '--worker', `m=${up.url}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+      try {
+        let buf = ''
+        let line: { v8_pretenuring?: string } | null = null
+        for await (const d of p.stdout!) {
+          buf += d
+          const l = buf.split('\n').find(x => x.includes('"msg":"switchyard listening"'))
+          if (l !== undefined) { line = JSON.parse(l); break }
+        }
+        assert.equal(line?.v8_pretenuring, expected, `node ${nodeArgs.join(' ')}`)
+      } finally {
+        p.kill('SIGKILL')
+      }
+    }
+  } finally {
+    await up.close()
+  }
+})
