@@ -402,10 +402,12 @@ export async function main (argv: string[]): Promise<void> {
     // flight and start major GCs on the helper threads (a gateway idle 180 s: 56-68k user
     // instructions per request over its next 9 s, against ~50k steady; /tmp experiment, session
     // 12). Interleaving the targets cell by cell put that transient in every cell; a fresh process
-    // warmed at every mode and concurrency has none. Its JIT may still be settling: 8 s of warm-up
-    // left the gateway's json cells at 54-82k, against 49-51k for a lone gateway under json load
-    // alone after 4 s (session 12); a longer --warmup gets nearer the steady cost. The seconds
-    // after an idle spell are a separate cost (issue note).
+    // warmed at every mode and concurrency has none. What the warm-up also did, until `serve`
+    // turned V8's allocation-site pretenuring off (src/cli/heap-tuning.ts): its 256-stream cells
+    // got request objects pretenured, and the json cells after them promoted ~17% of every
+    // scavenge (54-82k user instructions per request, against 49-51k for a gateway that only saw
+    // json; 32-39 against 25-29 µs of CPU). A longer --warmup did not help, as it could not. The
+    // seconds after an idle spell are a separate cost (issue note).
     for (let round = 0; round < rounds; round++) {
       for (let j = 0; j < targets.length; j++) {
         const t = targets[(j + round) % targets.length]!
