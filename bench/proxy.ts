@@ -405,9 +405,10 @@ export async function main (argv: string[]): Promise<void> {
     // warmed at every mode and concurrency has none. What the warm-up also did, until `serve`
     // turned V8's allocation-site pretenuring off (src/cli/heap-tuning.ts): its 256-stream cells
     // got request objects pretenured, and the json cells after them promoted ~17% of every
-    // scavenge (54-82k user instructions per request, against 49-51k for a gateway that only saw
-    // json; 32-39 against 25-29 µs of CPU). A longer --warmup did not help, as it could not. The
-    // seconds after an idle spell are a separate cost (issue note).
+    // scavenge: 32-39 µs of CPU per request against 25-29 for a gateway that only saw json. That
+    // fits session 12's 54-82k user instructions per request in these cells against 49-51k for a
+    // json-only gateway, which a longer --warmup did not bring down (no instruction counts on the
+    // machine that found it). The seconds after an idle spell are a separate cost (issue note).
     for (let round = 0; round < rounds; round++) {
       for (let j = 0; j < targets.length; j++) {
         const t = targets[(j + round) % targets.length]!
