@@ -31,4 +31,11 @@ async function main (): Promise<void> {
   await (await s.load()).main(rest)
 }
 
-void main()
+// A scenario's own failures are plain Errors whose message says it all (a missing tool, a bad
+// flag, a target that answered wrongly); anything else (a TypeError: a bug) keeps its stack, and
+// SWY_BENCH_VERBOSE shows every stack.
+main().catch((err: unknown) => {
+  const plain = err instanceof Error && err.constructor === Error && process.env.SWY_BENCH_VERBOSE === undefined
+  console.error(`bench: ${plain ? (err as Error).message : err instanceof Error ? err.stack : String(err)}`)
+  process.exitCode = 1
+})

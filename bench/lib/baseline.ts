@@ -15,7 +15,9 @@ import { dirname, join } from 'node:path'
 /** Builds `ref` under `dir`; returns the path of its CLI entry (dist/src/cli/main.js) and the commit it resolved to. */
 export function buildBaseline (ref: string, dir: string): { cli: string, commit: string } {
   const root = execFileSync('git', ['rev-parse', '--show-toplevel'], { encoding: 'utf8' }).trim()
-  const commit = execFileSync('git', ['-C', root, 'rev-parse', '--short', `${ref}^{commit}`], { encoding: 'utf8' }).trim()
+  const rev = spawnSync('git', ['-C', root, 'rev-parse', '--verify', '--quiet', '--short', `${ref}^{commit}`], { encoding: 'utf8' })
+  if (rev.status !== 0) throw new Error(`--baseline ${ref}: not a commit of this repository (a branch, tag, hash or HEAD~N)`)
+  const commit = rev.stdout.trim()
   const out = join(dir, `baseline-${commit}`)
   mkdirSync(out, { recursive: true })
   const archive = spawnSync('git', ['-C', root, 'archive', '--format=tar', commit], { maxBuffer: 1 << 30 })
