@@ -396,19 +396,14 @@ export async function main (argv: string[]): Promise<void> {
     }
 
     // Each round every proxy starts afresh, is warmed at every cell, then runs its cells back to
-    // back. A Node process left idle while the others run (a few minutes here) has its heap shrunk
-    // by V8's memory reducer, young generation included, which grows back only over tens of
-    // seconds of load; meanwhile scavenges come 10-40 times as often, promote much of what is in
-    // flight and start major GCs on the helper threads (a gateway idle 180 s: 56-68k user
-    // instructions per request over its next 9 s, against ~50k steady; /tmp experiment, session
-    // 12). Interleaving the targets cell by cell put that transient in every cell; a fresh process
-    // warmed at every mode and concurrency has none. What the warm-up also did, until `serve`
-    // turned V8's allocation-site pretenuring off (src/cli/heap-tuning.ts): its 256-stream cells
-    // got request objects pretenured, and the json cells after them promoted ~17% of every
-    // scavenge: 32-39 µs of CPU per request against 25-29 for a gateway that only saw json. That
-    // fits session 12's 54-82k user instructions per request in these cells against 49-51k for a
-    // json-only gateway, which a longer --warmup did not bring down (no instruction counts on the
-    // machine that found it). The seconds after an idle spell are a separate cost (issue note).
+    // back. A Node process left idle while the others run has its heap shrunk by V8's memory
+    // reducer, young generation included, and pays extra scavenges and major GCs for the seconds
+    // after load comes back; interleaving the targets cell by cell put that transient in every
+    // cell, a fresh process warmed at every mode and concurrency has none. The warm-up's
+    // 256-stream cells are also why `serve` turns V8's allocation-site pretenuring off
+    // (src/cli/heap-tuning.ts): with it on, the json cells after them promoted ~17% of every
+    // scavenge. `--baseline 0f84657` (the last build with it on) shows that side by side: json
+    // 0.84-0.86x the baseline's CPU per request, json8k 0.70-0.94x, streams unchanged.
     for (let round = 0; round < rounds; round++) {
       for (let j = 0; j < targets.length; j++) {
         const t = targets[(j + round) % targets.length]!

@@ -8,13 +8,12 @@
  * the streams. Short requests that come afterwards still get their objects from those sites, but
  * now in old space, and they die there. Until a major GC sweeps them, each dead old object's
  * pointers into the young generation count as roots for every scavenge, so the young objects it
- * points to survive and get promoted as well. Measured on a gateway under json load at
- * concurrency 64 after a few seconds of streams and 8 KiB prompts at concurrency 256
- * (--trace-gc-nvp):
- *   - with pretenuring: 17% of each scavenge promoted (~2.3 MB), a mark-compact every 1-2 s and
- *     32-39 µs of CPU per request;
- *   - without it: nothing promoted, and 25-29 µs per request, the cost of a gateway that only
- *     ever saw json load.
+ * points to survive and get promoted as well. On a gateway under json load at concurrency 64
+ * after a few seconds of streams and 8 KiB prompts at concurrency 256, --trace-gc-nvp showed 17%
+ * of each scavenge promoted (~2.3 MB) and a mark-compact every 1-2 s with pretenuring, nothing
+ * promoted without. Reproduced side by side by `npm run bench -- proxy --baseline 0f84657` (the
+ * last build with pretenuring on; its warm-up runs the streams first): json 0.84-0.86x the
+ * baseline's CPU per request, json8k 0.70-0.94x, streams unchanged.
  * The gateway's truly long-lived objects (connections, the registry's snapshots, metrics) are few,
  * so copying them once or twice on their way to old space costs nothing that shows.
  *

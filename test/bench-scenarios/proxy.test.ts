@@ -7,14 +7,15 @@
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { hasCommand } from '../../bench/lib/wrk.js'
 
 const RUN_JS = fileURLToPath(new URL('../../bench/run.js', import.meta.url))
-const hasWrk = spawnSync('wrk', ['-v']).error === undefined
+const hasWrk = hasCommand('wrk', ['-v'])
 
 interface Cell {
   round: number
